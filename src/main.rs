@@ -1,0 +1,1 @@
+fn main(){ println!("{}", env!("NOOP_BIOS")); }
