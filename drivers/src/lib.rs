@@ -1,1 +1,20 @@
-#![no_std]
+//! Hardware drivers for the unikit unikernels on x86_64.
+//!
+//! Each module owns one device and exposes its registers as operations; none
+//! of them knows about the promise runtime, the console or the exit policy.
+//! The kernel (`unikit-kernel`) composes them. Everything here also compiles
+//! on the host so that the pure parts (encodings, arithmetic) are unit-tested
+//! there; the parts that touch hardware are exercised by the in-guest checks
+//! of the `selftest` image.
+//!
+//! | module | device |
+//! |---|---|
+//! | [`tsc`] | the time-stamp counter and its CPUID frequency leaves |
+//! | [`pit`] | the 8254 programmable interval timer, channel 2, as a reference clock |
+//! | [`qemu_exit`] | QEMU's `isa-debug-exit` device and the exit statuses it carries |
+
+#![cfg_attr(not(test), no_std)]
+
+pub mod pit;
+pub mod qemu_exit;
+pub mod tsc;

@@ -1,1 +1,116 @@
-#![no_std]
+//! The bare-metal side of unikit: boot, CPU tables, memory and the console.
+//!
+//! A unikernel image is one binary that invokes [`unikernel!`] with its
+//! name and its `start` function. The macro makes the binary a
+//! `bootloader_api` kernel, and [`boot`] brings the machine up in this order
+//! before calling `start`:
+//!
+//! 1. read the TSC (time zero of every log line);
+//! 2. the serial console on COM1 and the `log` backend ([`console`], [`logger`]);
+//! 3. the GDT with a TSS whose IST stacks serve double faults and NMIs
+//!    ([`gdt`]), then an IDT covering every CPU exception ([`exceptions`]);
+//! 4. the TSC rate, from CPUID or measured against the PIT ([`clock`]);
+//! 5. the heap, the largest usable RAM region through the bootloader's
+//!    physical-memory mapping ([`heap`]).
+//!
+//! Then it prints a banner and runs `start`. Its outcome decides the exit
+//! status ([`fatal`]): `Ok` exits 0; `Err` logs the error and exits 1; a
+//! panic ([`panic`](mod@panic)), CPU exception or out-of-memory prints a one-line
+//! report and exits with its own status, as tabled in
+//! `unikit_drivers::qemu_exit::ExitStatus`.
+//!
+//! [`selftest`] runs named in-guest checks for the test images.
+//!
+//! The crate is `no_std`, but its pure parts (log format, clock arithmetic,
+//! exception decoding) are unit-tested on the host, where it builds with std.
+
+#![cfg_attr(not(test), no_std)]
+#![feature(abi_x86_interrupt)]
+
+extern crate alloc;
+
+pub mod clock;
+pub mod console;
+pub mod exceptions;
+pub mod fatal;
+pub mod gdt;
+pub mod heap;
+pub mod logger;
+#[cfg(not(test))]
+mod panic;
+pub mod selftest;
+pub mod stack;
+
+pub use bootloader_api;
+
+use bootloader_api::BootInfo;
+use bootloader_api::config::{BootloaderConfig, Mapping};
+use core::fmt::Display;
+use log::LevelFilter;
+use unikit_drivers::qemu_exit::ExitStatus;
+use unikit_drivers::tsc;
+
+/// What every image asks of the bootloader: all of physical memory mapped
+/// (the heap and, later, device memory are reached through it) and a boot
+/// stack of [`stack::SIZE`].
+pub const BOOTLOADER_CONFIG: BootloaderConfig = {
+    let mut config = BootloaderConfig::new_default();
+    config.mappings.physical_memory = Some(Mapping::Dynamic);
+    config.kernel_stack_size = stack::SIZE;
+    config
+};
+
+/// Declares a unikernel image: `unikernel!("name", start)` where `start` is
+/// a `fn() -> Result<(), E>` with `E: Display`.
+#[macro_export]
+macro_rules! unikernel {
+    ($name:literal, $start:expr) => {
+        $crate::bootloader_api::entry_point!(
+            __unikit_kernel_entry,
+            config = &$crate::BOOTLOADER_CONFIG
+        );
+
+        fn __unikit_kernel_entry(boot_info: &'static mut $crate::bootloader_api::BootInfo) -> ! {
+            $crate::boot(boot_info, $name, $start)
+        }
+    };
+}
+
+/// Brings the machine up, runs `start`, and exits with its outcome.
+pub fn boot<E: Display>(
+    boot_info: &'static mut BootInfo,
+    name: &str,
+    start: fn() -> Result<(), E>,
+) -> ! {
+    let entry_tsc = tsc::read();
+    console::init();
+    logger::init(LevelFilter::Info);
+    gdt::init();
+    exceptions::init();
+    let calibration = clock::init(entry_tsc);
+    stack::init(boot_info.kernel_stack_bottom);
+    let physical_memory_offset = boot_info
+        .physical_memory_offset
+        .into_option()
+        .expect("BOOTLOADER_CONFIG asks for the physical memory mapping");
+    let heap_size = heap::init(&boot_info.memory_regions, physical_memory_offset);
+    log::info!(
+        target: "kernel",
+        "unikit: starting {name} (TSC {}.{:03} GHz from {}, heap {} KiB, boot took {} us)",
+        calibration.tsc_hz / 1_000_000_000,
+        calibration.tsc_hz / 1_000_000 % 1_000,
+        calibration.source,
+        heap_size / 1024,
+        clock::now_ns() / 1_000
+    );
+    match start() {
+        Ok(()) => {
+            log::debug!(target: "kernel", "{name} finished");
+            fatal::exit(ExitStatus::Success)
+        }
+        Err(error) => {
+            log::error!(target: "kernel", "{name} failed: {error}");
+            fatal::exit(ExitStatus::Error)
+        }
+    }
+}

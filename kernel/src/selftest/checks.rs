@@ -1,0 +1,112 @@
+//! The kernel's own in-guest checks, run by the `test-kernel` image.
+
+use super::Check;
+use crate::{clock, ensure, exceptions, heap::HEAP, stack};
+use alloc::string::String;
+use alloc::vec::Vec;
+use unikit_drivers::{pit, tsc};
+
+/// Every kernel check, in the order they run.
+pub const KERNEL: &[Check] = &[
+    Check {
+        name: "tsc_rate_agrees_with_a_second_pit_measurement",
+        run: tsc_rate_agrees_with_a_second_pit_measurement,
+    },
+    Check {
+        name: "clock_reads_a_pit_interval_as_its_length",
+        run: clock_reads_a_pit_interval_as_its_length,
+    },
+    Check {
+        name: "breakpoint_is_counted_and_execution_continues",
+        run: breakpoint_is_counted_and_execution_continues,
+    },
+    Check {
+        name: "heap_allocates_fills_and_frees",
+        run: heap_allocates_fills_and_frees,
+    },
+    Check {
+        name: "boot_stack_guard_page_lies_below_the_stack",
+        run: boot_stack_guard_page_lies_below_the_stack,
+    },
+];
+
+/// Calibration is done once at boot; a second, independent measurement over
+/// a longer PIT interval must agree within 2%.
+fn tsc_rate_agrees_with_a_second_pit_measurement() -> Result<(), String> {
+    let ticks = pit::ticks_for_micros(20_000);
+    let (start, end) =
+        x86_64::instructions::interrupts::without_interrupts(|| pit::measure(ticks, tsc::read));
+    let measured =
+        (u128::from(end - start) * u128::from(pit::FREQUENCY_HZ) / u128::from(ticks)) as u64;
+    let booted = clock::tsc_hz();
+    let deviation_permille = measured.abs_diff(booted) * 1000 / booted.max(1);
+    ensure!(
+        deviation_permille <= 20,
+        "boot calibration {booted} Hz, now {measured} Hz ({deviation_permille} per mille apart)"
+    );
+    Ok(())
+}
+
+/// The monotonic clock advances, and reads a 10 ms PIT interval as 10 ms
+/// within 10% (TCG makes port I/O slow and the host is shared).
+fn clock_reads_a_pit_interval_as_its_length() -> Result<(), String> {
+    let ticks = pit::ticks_for_micros(10_000);
+    let (start, end) =
+        x86_64::instructions::interrupts::without_interrupts(|| pit::measure(ticks, clock::now_ns));
+    let elapsed = end - start;
+    ensure!(
+        (9_000_000..=11_000_000).contains(&elapsed),
+        "a 10 ms PIT interval read as {elapsed} ns"
+    );
+    ensure!(
+        clock::now_ns() > end,
+        "the clock did not advance after the interval"
+    );
+    Ok(())
+}
+
+fn breakpoint_is_counted_and_execution_continues() -> Result<(), String> {
+    let before = exceptions::breakpoints_handled();
+    x86_64::instructions::interrupts::int3();
+    let after = exceptions::breakpoints_handled();
+    ensure!(
+        after == before + 1,
+        "breakpoints handled: {before} before, {after} after"
+    );
+    Ok(())
+}
+
+fn heap_allocates_fills_and_frees() -> Result<(), String> {
+    let (used_before, _) = HEAP.usage();
+    let blocks: Vec<Vec<u32>> = (0..64u32)
+        .map(|i| (0..4096).map(|j| i ^ j).collect())
+        .collect();
+    for (i, block) in (0u32..).zip(&blocks) {
+        ensure!(
+            block.iter().zip(0u32..).all(|(&value, j)| value == i ^ j),
+            "block {i} lost its contents"
+        );
+    }
+    let (used_during, _) = HEAP.usage();
+    ensure!(
+        used_during >= used_before + 64 * 4096 * 4,
+        "heap use grew from {used_before} only to {used_during} bytes"
+    );
+    drop(blocks);
+    let (used_after, _) = HEAP.usage();
+    ensure!(
+        used_after == used_before,
+        "heap use {used_before} before, {used_after} after freeing everything"
+    );
+    Ok(())
+}
+
+fn boot_stack_guard_page_lies_below_the_stack() -> Result<(), String> {
+    let local = 0u8;
+    let here = core::ptr::addr_of!(local) as u64;
+    ensure!(
+        !stack::is_guard_page_address(here),
+        "a live stack variable at {here:#x} is taken for the guard page"
+    );
+    Ok(())
+}

@@ -1,0 +1,211 @@
+//! The runner's command line.
+//!
+//! ```text
+//! cargo run -- <unikernel> [--uefi] [--kvm] [--mem <MiB>] [--gdb]
+//!                          [--timeout <seconds>] [--qemu-arg <arg>]...
+//! cargo run -- --list
+//! ```
+//!
+//! Parsing is strict: an unknown option, a missing or malformed value, or
+//! a second unikernel name is an error that says what was expected, and the
+//! runner exits 2.
+
+use std::fmt;
+use std::time::Duration;
+
+/// Guest memory when `--mem` is not given, in MiB.
+pub const DEFAULT_MEM_MIB: u32 = 64;
+
+/// The usage text printed by `--help` and after a usage error.
+pub const USAGE: &str = "\
+usage: cargo run -- <unikernel> [options]
+       cargo run -- --list
+options:
+  --uefi              boot the UEFI image under OVMF (default: BIOS)
+  --kvm               use KVM instead of TCG (may hang in the bootloader on some hosts)
+  --mem <MiB>         guest memory in MiB (default 64; the bootloader needs at least 32)
+  --gdb               start QEMU's gdb stub on localhost:1234 and wait for gdb to continue
+  --timeout <seconds> kill the guest if it has not exited after this long (status 124)
+  --qemu-arg <arg>    pass one more argument to QEMU (repeatable)
+  --list              list the unikernels and test images
+  -h, --help          print this help";
+
+/// What the user asked for.
+#[derive(Debug, PartialEq)]
+pub enum Command {
+    /// Boot a unikernel.
+    Run(RunOptions),
+    /// List the images.
+    List,
+    /// Print the usage.
+    Help,
+}
+
+/// How to boot a unikernel.
+#[derive(Debug, PartialEq)]
+pub struct RunOptions {
+    /// The unikernel's name.
+    pub unikernel: String,
+    /// Boot the UEFI image instead of the BIOS one.
+    pub uefi: bool,
+    /// Use KVM instead of TCG.
+    pub kvm: bool,
+    /// Guest memory in MiB.
+    pub mem_mib: u32,
+    /// Wait for gdb on :1234.
+    pub gdb: bool,
+    /// Kill the guest after this long.
+    pub timeout: Option<Duration>,
+    /// Extra QEMU arguments, appended last.
+    pub qemu_args: Vec<String>,
+}
+
+/// A usage error: what was wrong and what was expected.
+#[derive(Debug, PartialEq)]
+pub struct UsageError(pub String);
+
+impl fmt::Display for UsageError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// Parses the arguments after the program name.
+pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Command, UsageError> {
+    let mut args = args.into_iter();
+    let mut unikernel = None;
+    let mut options = RunOptions {
+        unikernel: String::new(),
+        uefi: false,
+        kvm: false,
+        mem_mib: DEFAULT_MEM_MIB,
+        gdb: false,
+        timeout: None,
+        qemu_args: Vec::new(),
+    };
+    while let Some(arg) = args.next() {
+        match arg.as_str() {
+            "-h" | "--help" => return Ok(Command::Help),
+            "--list" => return Ok(Command::List),
+            "--uefi" => options.uefi = true,
+            "--kvm" => options.kvm = true,
+            "--gdb" => options.gdb = true,
+            "--mem" => {
+                let value = value_of("--mem", "a size in MiB", &mut args)?;
+                options.mem_mib =
+                    value.parse().ok().filter(|&mib| mib > 0).ok_or_else(|| {
+                        expected("--mem", "a positive whole number of MiB", &value)
+                    })?;
+            }
+            "--timeout" => {
+                let value = value_of("--timeout", "a number of seconds", &mut args)?;
+                let seconds: f64 = value
+                    .parse()
+                    .ok()
+                    .filter(|&s: &f64| s.is_finite() && s > 0.0)
+                    .ok_or_else(|| expected("--timeout", "a positive number of seconds", &value))?;
+                options.timeout = Some(Duration::from_secs_f64(seconds));
+            }
+            "--qemu-arg" => {
+                let value = value_of("--qemu-arg", "one QEMU argument", &mut args)?;
+                options.qemu_args.push(value);
+            }
+            option if option.starts_with('-') => {
+                return Err(UsageError(format!(
+                    "unknown option `{option}`; expected one of --uefi --kvm --mem --gdb --timeout --qemu-arg --list --help"
+                )));
+            }
+            name => {
+                if let Some(first) = &unikernel {
+                    return Err(UsageError(format!(
+                        "unexpected argument `{name}`: the unikernel is already `{first}`, and only one boots at a time"
+                    )));
+                }
+                unikernel = Some(name.to_owned());
+            }
+        }
+    }
+    options.unikernel = unikernel.ok_or_else(|| {
+        UsageError(
+            "missing the unikernel to boot; expected its name, e.g. `cargo run -- noop`".into(),
+        )
+    })?;
+    Ok(Command::Run(options))
+}
+
+fn value_of(
+    option: &str,
+    what: &str,
+    args: &mut impl Iterator<Item = String>,
+) -> Result<String, UsageError> {
+    args.next()
+        .ok_or_else(|| UsageError(format!("`{option}` needs a value: {what}")))
+}
+
+fn expected(option: &str, what: &str, got: &str) -> UsageError {
+    UsageError(format!("`{option}` expects {what}, got `{got}`"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse_str(line: &str) -> Result<Command, UsageError> {
+        parse(line.split_whitespace().map(String::from))
+    }
+
+    fn run(line: &str) -> RunOptions {
+        match parse_str(line) {
+            Ok(Command::Run(options)) => options,
+            other => panic!("{line}: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_bare_name_boots_bios_under_tcg_with_the_default_memory() {
+        let options = run("noop");
+        assert_eq!(options.unikernel, "noop");
+        assert!(!options.uefi && !options.kvm && !options.gdb);
+        assert_eq!(options.mem_mib, DEFAULT_MEM_MIB);
+        assert_eq!(options.timeout, None);
+    }
+
+    #[test]
+    fn every_option_is_parsed_in_any_order() {
+        let options =
+            run("--uefi --mem 48 heads1 --kvm --gdb --timeout 2.5 --qemu-arg -smp --qemu-arg 1");
+        assert_eq!(options.unikernel, "heads1");
+        assert!(options.uefi && options.kvm && options.gdb);
+        assert_eq!(options.mem_mib, 48);
+        assert_eq!(options.timeout, Some(Duration::from_millis(2500)));
+        assert_eq!(options.qemu_args, ["-smp", "1"]);
+    }
+
+    #[test]
+    fn list_and_help_win_over_everything_else() {
+        assert_eq!(parse_str("noop --list"), Ok(Command::List));
+        assert_eq!(parse_str("--help noop"), Ok(Command::Help));
+        assert_eq!(parse_str("-h"), Ok(Command::Help));
+    }
+
+    #[test]
+    fn bad_values_say_what_was_expected() {
+        let error = |line| parse_str(line).unwrap_err().0;
+        assert_eq!(
+            error("noop --mem lots"),
+            "`--mem` expects a positive whole number of MiB, got `lots`"
+        );
+        assert_eq!(
+            error("noop --mem 0"),
+            "`--mem` expects a positive whole number of MiB, got `0`"
+        );
+        assert_eq!(
+            error("noop --timeout -1"),
+            "`--timeout` expects a positive number of seconds, got `-1`"
+        );
+        assert_eq!(error("noop --mem"), "`--mem` needs a value: a size in MiB");
+        assert!(error("noop --fast").starts_with("unknown option `--fast`; expected one of"));
+        assert!(error("noop heads1").contains("only one boots at a time"));
+        assert!(error("--uefi").starts_with("missing the unikernel to boot"));
+    }
+}

@@ -1,0 +1,183 @@
+//! Starting QEMU for an image, and reading the unikernel's status back.
+//!
+//! The machine: QEMU's default PC, `-cpu max` under TCG (or `-cpu host`
+//! under KVM), no default devices but a VGA card (the bootloader's BIOS
+//! stage hangs without VBE), the serial port on stdio, no display, no
+//! reboot (a triple fault stops QEMU instead of looping), and the
+//! `isa-debug-exit` device through which the unikernel reports its status
+//! (see `unikit_drivers::qemu_exit`). The disk is opened with `snapshot=on`
+//! so several QEMUs can boot the same image at once and none writes to it.
+
+use crate::cli::RunOptions;
+use crate::host::Tools;
+use crate::images::Image;
+use std::process::{Child, Command, ExitStatus};
+use std::time::{Duration, Instant};
+use unikit_drivers::qemu_exit;
+
+/// Runner exit status: usage error (unknown unikernel, bad option).
+pub const STATUS_USAGE: u8 = 2;
+/// Runner exit status: the guest was killed at `--timeout`.
+pub const STATUS_TIMEOUT: u8 = 124;
+/// Runner exit status: QEMU stopped without a status from the unikernel
+/// (QEMU failed, or the guest reset or powered off).
+pub const STATUS_NO_GUEST_STATUS: u8 = 125;
+/// Runner exit status: QEMU is missing and could not be installed.
+pub const STATUS_NO_QEMU: u8 = 127;
+
+/// The QEMU command line that boots `image` as `options` say.
+pub fn command(tools: &Tools, image: &Image, options: &RunOptions) -> Command {
+    let mut command = Command::new(&tools.qemu);
+    let (accel, cpu) = if options.kvm {
+        ("kvm", "host")
+    } else {
+        ("tcg", "max")
+    };
+    command
+        .args(["-accel", accel, "-cpu", cpu])
+        .args(["-m", &options.mem_mib.to_string()])
+        .args([
+            "-nodefaults",
+            "-vga",
+            "std",
+            "-no-reboot",
+            "-display",
+            "none",
+        ])
+        .args(["-serial", "stdio"])
+        .args([
+            "-device",
+            &format!("isa-debug-exit,iobase={:#x},iosize=0x04", qemu_exit::PORT),
+        ])
+        .arg("-drive")
+        .arg(format!(
+            "format=raw,snapshot=on,file={}",
+            image.disk(options.uefi).display()
+        ));
+    if let Some(ovmf) = &tools.ovmf {
+        command.arg("-bios").arg(ovmf);
+    }
+    if options.gdb {
+        command.args(["-s", "-S"]);
+    }
+    command.args(&options.qemu_args);
+    command
+}
+
+/// How a QEMU run ended.
+#[derive(Debug, PartialEq)]
+pub enum Outcome {
+    /// The unikernel reported this status.
+    Exited(u8),
+    /// QEMU ended on its own, with this process status (`None`: a signal).
+    NoGuestStatus(Option<i32>),
+    /// `--timeout` elapsed and QEMU was killed.
+    TimedOut,
+}
+
+impl Outcome {
+    /// The status the runner exits with.
+    pub fn runner_status(&self) -> u8 {
+        match self {
+            Outcome::Exited(status) => *status,
+            Outcome::NoGuestStatus(_) => STATUS_NO_GUEST_STATUS,
+            Outcome::TimedOut => STATUS_TIMEOUT,
+        }
+    }
+
+    /// Decodes QEMU's process status.
+    pub fn from_qemu(status: ExitStatus) -> Outcome {
+        match status.code() {
+            Some(code) => match qemu_exit::decode_qemu_status(code) {
+                Some(guest) => Outcome::Exited(guest),
+                None => Outcome::NoGuestStatus(Some(code)),
+            },
+            None => Outcome::NoGuestStatus(None),
+        }
+    }
+}
+
+/// Waits for QEMU, killing it when `timeout` elapses.
+pub fn wait(mut child: Child, timeout: Option<Duration>) -> std::io::Result<Outcome> {
+    let Some(timeout) = timeout else {
+        return Ok(Outcome::from_qemu(child.wait()?));
+    };
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(status) = child.try_wait()? {
+            return Ok(Outcome::from_qemu(status));
+        }
+        if Instant::now() >= deadline {
+            child.kill()?;
+            child.wait()?;
+            return Ok(Outcome::TimedOut);
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::process::ExitStatusExt;
+
+    fn status(code: i32) -> ExitStatus {
+        ExitStatus::from_raw(code << 8)
+    }
+
+    #[test]
+    fn guest_statuses_come_back_through_qemu() {
+        for guest in [0u8, 1, 3, 4, 5, 6] {
+            let qemu = qemu_exit::qemu_status_for(guest);
+            assert_eq!(Outcome::from_qemu(status(qemu)), Outcome::Exited(guest));
+        }
+    }
+
+    #[test]
+    fn qemu_failing_on_its_own_is_not_a_guest_status() {
+        let outcome = Outcome::from_qemu(status(1));
+        assert_eq!(outcome, Outcome::NoGuestStatus(Some(1)));
+        assert_eq!(outcome.runner_status(), STATUS_NO_GUEST_STATUS);
+        assert_eq!(
+            Outcome::from_qemu(ExitStatus::from_raw(9)),
+            Outcome::NoGuestStatus(None)
+        );
+    }
+
+    #[test]
+    fn the_command_line_carries_every_option() {
+        let tools = Tools {
+            qemu: "qemu".into(),
+            ovmf: Some("/fw/OVMF.fd".into()),
+        };
+        let image = Image {
+            name: "noop",
+            kernel: "/k",
+            bios: "/b.img",
+            uefi: "/u.img",
+        };
+        let options = RunOptions {
+            unikernel: "noop".into(),
+            uefi: true,
+            kvm: false,
+            mem_mib: 40,
+            gdb: true,
+            timeout: None,
+            qemu_args: vec!["-smp".into(), "1".into()],
+        };
+        let command = command(&tools, &image, &options);
+        let args: Vec<_> = command.get_args().map(|a| a.to_str().unwrap()).collect();
+        let line = args.join(" ");
+        assert!(line.starts_with("-accel tcg -cpu max -m 40 "), "{line}");
+        assert!(
+            line.contains("-device isa-debug-exit,iobase=0xf4,iosize=0x04"),
+            "{line}"
+        );
+        assert!(
+            line.contains("-drive format=raw,snapshot=on,file=/u.img"),
+            "{line}"
+        );
+        assert!(line.contains("-bios /fw/OVMF.fd -s -S"), "{line}");
+        assert!(line.ends_with("-smp 1"), "{line}");
+    }
+}
