@@ -8,6 +8,7 @@
 //! exits with the unikernel's own exit status, decoded from QEMU's.
 
 pub mod cli;
+pub mod console_log;
 pub mod host;
 pub mod images;
 pub mod qemu;

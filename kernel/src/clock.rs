@@ -10,8 +10,11 @@
 use core::sync::atomic::{AtomicU64, Ordering};
 use unikit_drivers::{pit, tsc};
 
-/// How long the PIT measures the TSC when CPUID does not give its rate.
-pub const CALIBRATION_MICROS: u32 = 5_000;
+/// How long each PIT window lasts when CPUID does not give the TSC rate.
+pub const CALIBRATION_MICROS: u32 = 2_000;
+/// How many PIT windows are measured; the median is kept, so one window
+/// stretched by the host descheduling the guest does not skew the rate.
+pub const CALIBRATION_WINDOWS: usize = 3;
 
 static BOOT_TSC: AtomicU64 = AtomicU64::new(0);
 /// The TSC rate. Zero until calibrated, which makes every timestamp before
@@ -81,11 +84,30 @@ pub fn entry_tsc() -> u64 {
     BOOT_TSC.load(Ordering::Relaxed)
 }
 
-/// Counts TSC ticks across a PIT interval of [`CALIBRATION_MICROS`].
+/// The TSC rate measured against the PIT: the median of
+/// [`CALIBRATION_WINDOWS`] windows of [`CALIBRATION_MICROS`] each.
 pub fn measure_against_pit() -> u64 {
-    let ticks = pit::ticks_for_micros(CALIBRATION_MICROS);
-    let (start, end) = pit::measure(ticks, tsc::read);
-    rate_from_interval(end - start, ticks)
+    measure_tsc_rate(CALIBRATION_MICROS, CALIBRATION_WINDOWS)
+}
+
+/// The median TSC rate over `windows` PIT windows of `micros` each (at most
+/// 16 windows). Interrupts must be disabled.
+pub fn measure_tsc_rate(micros: u32, windows: usize) -> u64 {
+    let ticks = pit::ticks_for_micros(micros);
+    let mut rates = [0u64; 16];
+    let rates = &mut rates[..windows.clamp(1, 16)];
+    for rate in rates.iter_mut() {
+        let (start, end) = pit::measure(ticks, tsc::read);
+        *rate = rate_from_interval(end - start, ticks);
+    }
+    median(rates)
+}
+
+/// The median of `values` (the upper one of the middle two for an even
+/// count), sorting them in place.
+pub fn median(values: &mut [u64]) -> u64 {
+    values.sort_unstable();
+    values.get(values.len() / 2).copied().unwrap_or(0)
 }
 
 /// The TSC rate implied by `tsc_ticks` elapsing over `pit_ticks`.
@@ -130,6 +152,13 @@ mod tests {
         let tsc_ticks = 2_000_000_000 * u64::from(pit_ticks) / pit::FREQUENCY_HZ;
         let rate = rate_from_interval(tsc_ticks, pit_ticks);
         assert!(rate.abs_diff(2_000_000_000) < 200_000, "{rate}");
+    }
+
+    #[test]
+    fn median_ignores_one_outlier_window() {
+        assert_eq!(median(&mut [2_000, 9_999, 2_001]), 2_001);
+        assert_eq!(median(&mut [5]), 5);
+        assert_eq!(median(&mut []), 0);
     }
 
     #[test]

@@ -13,8 +13,8 @@
 //!
 //! [`run`] returns an error when any check failed, so the image exits with
 //! status 1 and the host test that booted it fails. A check that panics or
-//! faults ends the image with that fatal report instead, which names the
-//! check through the line printed before it ran.
+//! faults ends the image with that fatal report instead; the culprit is the
+//! check after the last one printed.
 
 pub mod checks;
 
@@ -52,7 +52,6 @@ impl fmt::Display for Failures {
 pub fn run(checks: &[Check]) -> Result<(), Failures> {
     let mut failed = 0;
     for check in checks {
-        log::debug!(target: "selftest", "check {} ... running", check.name);
         match (check.run)() {
             Ok(()) => log::info!(target: "selftest", "check {} ... ok", check.name),
             Err(why) => {

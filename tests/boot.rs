@@ -1,0 +1,386 @@
+//! Boots the images under QEMU through the runner, as a user would with
+//! `cargo run -- <name>`, and checks what a user sees: the console, the
+//! runner's messages and the exit status.
+//!
+//! Every boot has a generous `--timeout` so a hung guest fails its test
+//! instead of hanging the suite; guest timing is never asserted against the
+//! host's clock.
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+use unikit::console_log::{self, LogLine};
+
+const RUNNER: &str = env!("CARGO_BIN_EXE_unikit");
+/// Far above a BIOS boot (about 1.5 s) and a UEFI boot (about 3-5 s) under
+/// TCG, to survive a loaded machine.
+const TIMEOUT_SECONDS: &str = "180";
+
+struct Boot {
+    status: Option<i32>,
+    console: String,
+    runner_messages: String,
+}
+
+impl Boot {
+    fn log_lines(&self) -> Vec<LogLine<'_>> {
+        console_log::parse_all(&self.console)
+    }
+
+    /// The kernel's fatal report: the last ERROR line from `kernel`.
+    fn report(&self) -> String {
+        self.log_lines()
+            .iter()
+            .rev()
+            .find(|line| line.level == "ERROR" && line.source == "kernel")
+            .map(|line| line.message.to_owned())
+            .unwrap_or_else(|| panic!("no report on the console:\n{}", self.console))
+    }
+
+    fn assert_status(&self, expected: i32) {
+        assert_eq!(
+            self.status,
+            Some(expected),
+            "console:\n{}\nrunner:\n{}",
+            self.console,
+            self.runner_messages
+        );
+    }
+
+    /// On BIOS nothing but the kernel writes to the console, so every line
+    /// must follow the log line format.
+    fn assert_every_line_is_a_log_line(&self) {
+        assert!(!self.console.is_empty());
+        assert!(self.console.ends_with('\n'), "{:?}", self.console);
+        for line in self.console.lines() {
+            assert!(
+                console_log::parse_line(line).is_some(),
+                "off-format line: {line:?}"
+            );
+        }
+    }
+}
+
+fn runner(args: &[&str]) -> Output {
+    Command::new(RUNNER)
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .expect("the runner starts")
+}
+
+fn boot(name: &str, extra: &[&str]) -> Boot {
+    let mut args = vec![name, "--timeout", TIMEOUT_SECONDS];
+    args.extend_from_slice(extra);
+    let output = runner(&args);
+    Boot {
+        status: output.status.code(),
+        console: String::from_utf8_lossy(&output.stdout).into_owned(),
+        runner_messages: String::from_utf8_lossy(&output.stderr).into_owned(),
+    }
+}
+
+fn assert_banner(boot: &Boot, name: &str) {
+    let lines = boot.log_lines();
+    let banner = lines
+        .iter()
+        .find(|line| line.source == "kernel" && line.level == "INFO")
+        .unwrap_or_else(|| panic!("no banner:\n{}", boot.console));
+    assert!(
+        banner
+            .message
+            .starts_with(&format!("unikit: starting {name} (TSC ")),
+        "{}",
+        banner.message
+    );
+}
+
+#[test]
+fn noop_boots_on_bios_and_exits_0() {
+    let boot = boot("noop", &[]);
+    boot.assert_status(0);
+    boot.assert_every_line_is_a_log_line();
+    assert_banner(&boot, "noop");
+    assert!(boot.runner_messages.is_empty(), "{}", boot.runner_messages);
+}
+
+#[test]
+fn noop_boots_on_uefi_and_exits_0() {
+    let boot = boot("noop", &["--uefi"]);
+    boot.assert_status(0);
+    assert_banner(&boot, "noop");
+}
+
+#[test]
+fn log_timestamps_start_near_zero_and_never_go_backwards() {
+    let boot = boot("test-kernel", &[]);
+    boot.assert_status(0);
+    let lines = boot.log_lines();
+    assert!(
+        lines[0].micros < 1_000_000,
+        "first line at {} us",
+        lines[0].micros
+    );
+    for pair in lines.windows(2) {
+        assert!(pair[0].micros <= pair[1].micros, "{pair:?}");
+    }
+}
+
+#[test]
+fn in_guest_kernel_checks_all_pass() {
+    let boot = boot("test-kernel", &[]);
+    boot.assert_status(0);
+    boot.assert_every_line_is_a_log_line();
+    let lines = boot.log_lines();
+    let checks: Vec<&str> = lines
+        .iter()
+        .filter(|line| line.source == "selftest" && line.message.starts_with("check "))
+        .map(|line| line.message)
+        .collect();
+    assert!(checks.len() >= 5, "{checks:?}");
+    assert!(
+        checks.iter().all(|check| check.ends_with(" ... ok")),
+        "{checks:?}"
+    );
+    let summary = lines.last().unwrap();
+    assert_eq!(
+        summary.message,
+        format!("{} passed, 0 failed", checks.len())
+    );
+}
+
+#[test]
+fn panic_reports_location_and_message_and_exits_3() {
+    let boot = boot("test-panic", &[]);
+    boot.assert_status(3);
+    boot.assert_every_line_is_a_log_line();
+    assert_eq!(
+        boot.report(),
+        "panic at kernel/src/bin/test_panic.rs:10:5: deliberate panic: expected 42, got 41; \
+         exiting with status 3 (panic)"
+    );
+}
+
+#[test]
+fn error_from_start_is_logged_and_exits_1() {
+    let boot = boot("test-error", &[]);
+    boot.assert_status(1);
+    boot.assert_every_line_is_a_log_line();
+    assert_eq!(
+        boot.report(),
+        "test-error failed: deliberate error: the test-error image always fails"
+    );
+}
+
+#[test]
+fn page_fault_reports_address_access_and_instruction_and_exits_4() {
+    let boot = boot("test-page-fault", &[]);
+    boot.assert_status(4);
+    boot.assert_every_line_is_a_log_line();
+    let report = boot.report();
+    assert!(
+        report.starts_with(
+            "CPU exception: page fault: write to unmapped address 0x7eadbeef0000 at instruction 0x"
+        ),
+        "{report}"
+    );
+    assert!(
+        report.contains(", error code 0x2; exiting with status 4 (cpu-exception)"),
+        "{report}"
+    );
+}
+
+#[test]
+fn stack_overflow_is_reported_as_such_and_exits_5() {
+    let boot = boot("test-stack-overflow", &[]);
+    boot.assert_status(5);
+    boot.assert_every_line_is_a_log_line();
+    let report = boot.report();
+    assert!(
+        report.starts_with(
+            "double fault: kernel stack overflow (the 128 KiB boot stack is exhausted"
+        ),
+        "{report}"
+    );
+    assert!(
+        report.ends_with("exiting with status 5 (double-fault)"),
+        "{report}"
+    );
+}
+
+#[test]
+fn out_of_memory_reports_the_failed_allocation_and_exits_6() {
+    let boot = boot("test-out-of-memory", &[]);
+    boot.assert_status(6);
+    boot.assert_every_line_is_a_log_line();
+    let report = boot.report();
+    assert!(
+        report.starts_with("out of memory: an allocation of 1048576 bytes failed ("),
+        "{report}"
+    );
+    assert!(
+        report.ends_with("exiting with status 6 (out-of-memory)"),
+        "{report}"
+    );
+}
+
+#[test]
+fn a_hung_guest_is_killed_at_the_timeout_with_status_124() {
+    let started = Instant::now();
+    let output = runner(&["test-hang", "--timeout", "8"]);
+    assert_eq!(output.status.code(), Some(124));
+    assert!(started.elapsed() < Duration::from_secs(60));
+    let console = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        console.contains("INFO [test_hang] hanging with interrupts off"),
+        "{console}"
+    );
+    let messages = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        messages.contains("unikit: test-hang did not exit within 8s; QEMU killed (status 124)"),
+        "{messages}"
+    );
+}
+
+#[test]
+fn an_unknown_unikernel_lists_the_available_ones_and_exits_2() {
+    let output = runner(&["no-such-kernel"]);
+    assert_eq!(output.status.code(), Some(2));
+    let messages = String::from_utf8_lossy(&output.stderr);
+    let mut lines = messages.lines();
+    assert_eq!(
+        lines.next(),
+        Some("unikit: no unikernel called `no-such-kernel`")
+    );
+    let unikernels = lines.next().unwrap();
+    assert!(
+        unikernels.starts_with("unikernels: ") && unikernels.contains("noop"),
+        "{messages}"
+    );
+    assert!(
+        lines.next().unwrap().starts_with("test images: test-"),
+        "{messages}"
+    );
+}
+
+#[test]
+fn a_bad_option_says_what_was_expected_and_exits_2() {
+    let output = runner(&["noop", "--mem", "a-lot"]);
+    assert_eq!(output.status.code(), Some(2));
+    let messages = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        messages.starts_with(
+            "unikit: `--mem` expects a positive whole number of MiB, got `a-lot`\nusage:"
+        ),
+        "{messages}"
+    );
+}
+
+#[test]
+fn list_prints_unikernels_and_test_images() {
+    let output = runner(&["--list"]);
+    assert_eq!(output.status.code(), Some(0));
+    let listing = String::from_utf8_lossy(&output.stdout);
+    assert!(listing.starts_with("unikernels: noop"), "{listing}");
+    assert!(
+        listing.contains("test images: test-error test-hang test-kernel"),
+        "{listing}"
+    );
+}
+
+#[test]
+fn extra_qemu_arguments_reach_qemu() {
+    let output = runner(&[
+        "noop",
+        "--timeout",
+        "60",
+        "--qemu-arg",
+        "-no-such-qemu-option",
+    ]);
+    assert_eq!(output.status.code(), Some(125));
+    let messages = String::from_utf8_lossy(&output.stderr);
+    assert!(messages.contains("-no-such-qemu-option"), "{messages}");
+    assert!(
+        messages.contains("unikit: QEMU stopped without a status from noop (QEMU exit code 1)"),
+        "{messages}"
+    );
+}
+
+#[test]
+fn mem_sets_the_guest_memory() {
+    let small = boot("noop", &["--mem", "40"]);
+    let large = boot("noop", &["--mem", "96"]);
+    small.assert_status(0);
+    large.assert_status(0);
+    let heap_kib = |boot: &Boot| -> u64 {
+        let banner = boot
+            .log_lines()
+            .into_iter()
+            .find(|l| l.source == "kernel")
+            .unwrap()
+            .message
+            .to_owned();
+        let after = banner.split("heap ").nth(1).unwrap();
+        after.split(' ').next().unwrap().parse().unwrap()
+    };
+    let grown = heap_kib(&large) - heap_kib(&small);
+    assert!(
+        (50 * 1024..=60 * 1024).contains(&grown),
+        "the heap grew by {grown} KiB for 56 MiB more RAM"
+    );
+}
+
+/// Sends one packet of gdb's remote serial protocol and reads the reply.
+fn gdb_packet(stream: &mut TcpStream, payload: &str) -> String {
+    let checksum = payload
+        .bytes()
+        .fold(0u8, |sum, byte| sum.wrapping_add(byte));
+    write!(stream, "${payload}#{checksum:02x}").unwrap();
+    let mut reply = Vec::new();
+    let mut byte = [0u8; 1];
+    while stream.read(&mut byte).unwrap() == 1 {
+        reply.push(byte[0]);
+        if reply.len() >= 3 && reply[reply.len() - 3] == b'#' {
+            break;
+        }
+    }
+    String::from_utf8_lossy(&reply).into_owned()
+}
+
+#[test]
+fn gdb_option_waits_for_a_debugger_that_can_continue_the_guest() {
+    let child = Command::new(RUNNER)
+        .args(["noop", "--gdb", "--timeout", TIMEOUT_SECONDS])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let mut stream = loop {
+        match TcpStream::connect("127.0.0.1:1234") {
+            Ok(stream) => break stream,
+            Err(_) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(100)),
+            Err(error) => panic!("gdb stub not reachable: {error}"),
+        }
+    };
+    stream
+        .set_read_timeout(Some(Duration::from_secs(60)))
+        .unwrap();
+    let stop_reason = gdb_packet(&mut stream, "?");
+    assert!(
+        stop_reason.starts_with("+$T05") || stop_reason.starts_with("+$S05"),
+        "{stop_reason}"
+    );
+    write!(stream, "+$c#63").unwrap();
+    let output = child.wait_with_output().unwrap();
+    let messages = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        messages.contains("unikit: QEMU waits for gdb; attach with: gdb "),
+        "{messages}"
+    );
+    assert_eq!(output.status.code(), Some(0), "{messages}");
+    let console = String::from_utf8_lossy(&output.stdout);
+    assert!(console.contains("unikit: starting noop"), "{console}");
+}
