@@ -4,7 +4,10 @@
 //! never downloaded at build time. When one is missing and the runner runs as
 //! root on a system with `apt-get`, it installs both (apt's output goes to
 //! stderr, so the console on stdout stays clean); otherwise it stops with a
-//! one-line instruction. `UNIKIT_QEMU` and `UNIKIT_OVMF` override the paths.
+//! one-line instruction. Runners started together (the test suite boots
+//! many images at once) serialise on a lock file, so only the first one
+//! installs and the others find the tools when it is done. `UNIKIT_QEMU`
+//! and `UNIKIT_OVMF` override the paths.
 
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
@@ -22,6 +25,9 @@ pub const OVMF_CANDIDATES: &[&str] = &[
 ];
 
 const PACKAGES: &[&str] = &["qemu-system-x86", "ovmf"];
+
+/// Held while one runner installs the packages.
+const INSTALL_LOCK: &str = "/tmp/unikit-install.lock";
 
 /// The host tools a boot needs.
 #[derive(Debug)]
@@ -48,6 +54,12 @@ pub fn ensure_tools(uefi: bool) -> Result<Tools, String> {
             PACKAGES.join(" ")
         ));
     }
+    let lock = std::fs::File::create(INSTALL_LOCK)
+        .and_then(|file| file.lock().map(|()| file))
+        .map_err(|error| format!("cannot take the install lock {INSTALL_LOCK}: {error}"))?;
+    if let Some(tools) = find_tools(uefi) {
+        return Ok(tools);
+    }
     eprintln!(
         "unikit: {missing} is missing; installing {} with apt-get",
         PACKAGES.join(" ")
@@ -57,6 +69,7 @@ pub fn ensure_tools(uefi: bool) -> Result<Tools, String> {
         apt_get(&["update"]);
         apt_get(&["install", "-y", "--no-install-recommends"]);
     }
+    drop(lock);
     find_tools(uefi).ok_or_else(|| {
         format!(
             "{missing} is still missing after apt-get; install it with: apt-get install -y {}",
