@@ -4,8 +4,9 @@
 //! reports the median of:
 //! - QEMU start to the first console line, on the host's clock;
 //! - kernel entry to the unikernel's start, on the guest's TSC (the
-//!   banner's "boot took" figure);
-//! then the size of the kernel ELF (as built, and stripped with `strip`)
+//!   banner's "boot took" figure).
+//!
+//! Then the size of the kernel ELF (as built, and stripped with `strip`)
 //! and of both disk images, and the smallest `--mem` with which `noop`
 //! boots (a bisection; a boot that does not exit in 20 s counts as failed).
 //! Build with `--release` for release-profile kernels.
