@@ -1,0 +1,116 @@
+//! Rejections: why a promise did not produce its value.
+//!
+//! Lwt rejects a promise with an OCaml exception. Rust has no exceptions, so a
+//! rejected promise carries an [`Error`], a small enum whose variants are the
+//! rejections the runtime itself produces and whose [`Error::Failed`] variant
+//! carries any error value the program rejects with.
+//!
+//! * Cancellation is its own variant, [`Error::Canceled`] (Lwt's
+//!   `Lwt.Canceled`), so `matches!(e, Error::Canceled)` or
+//!   [`Error::is_canceled`] recognise it without downcasting.
+//! * Every error type implementing [`core::error::Error`] converts into
+//!   [`Error::Failed`], so `?` works inside tasks; [`Error::downcast_ref`]
+//!   gets the original value back.
+//! * `Error` is cheap to clone (the failure is reference counted): `join`
+//!   and `choose` hand the same rejection to several places.
+//!
+//! Expected errors (a closed connection, a parse error the caller handles)
+//! belong in the promise's value as a `Result`, as the MirageOS tutorial
+//! advises; `Error` is for what Lwt would raise.
+
+use alloc::rc::Rc;
+use alloc::string::String;
+use core::fmt;
+
+/// The reason a promise was rejected.
+#[derive(Clone)]
+pub enum Error {
+    /// The promise was canceled (Lwt's `Canceled`).
+    Canceled,
+    /// A [`crate::time::timeout`] expired (Lwt_unix's `Timeout`).
+    Timeout,
+    /// The [`crate::Resolver`] was dropped without resolving its promise.
+    ///
+    /// Lwt leaves such a promise pending forever; here the waiter learns
+    /// that nobody will resolve it.
+    Abandoned,
+    /// A combinator was called with arguments it cannot work with, such as
+    /// `choose` on no promise (Lwt's `Invalid_argument`).
+    InvalidArgument(&'static str),
+    /// The program rejected the promise with this error value.
+    Failed(Rc<dyn core::error::Error>),
+}
+
+impl Error {
+    /// A failure carrying only a message.
+    pub fn msg(message: impl Into<String>) -> Self {
+        Error::Failed(Rc::new(Message(message.into())))
+    }
+
+    /// Whether this is the rejection of a canceled promise.
+    pub fn is_canceled(&self) -> bool {
+        matches!(self, Error::Canceled)
+    }
+
+    /// The failure's error value, if it is an `E`.
+    pub fn downcast_ref<E: core::error::Error + 'static>(&self) -> Option<&E> {
+        match self {
+            Error::Failed(e) => e.downcast_ref::<E>(),
+            _ => None,
+        }
+    }
+}
+
+impl<E: core::error::Error + 'static> From<E> for Error {
+    fn from(e: E) -> Self {
+        Error::Failed(Rc::new(e))
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Error::Canceled => f.write_str("canceled"),
+            Error::Timeout => f.write_str("timeout"),
+            Error::Abandoned => f.write_str("resolver dropped without resolving"),
+            Error::InvalidArgument(what) => write!(f, "invalid argument: {what}"),
+            Error::Failed(e) => fmt::Display::fmt(e, f),
+        }
+    }
+}
+
+impl fmt::Debug for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Error::Failed(e) => f.debug_tuple("Failed").field(e).finish(),
+            _ => fmt::Display::fmt(self, f),
+        }
+    }
+}
+
+impl PartialEq for Error {
+    /// Runtime rejections compare by variant; failures compare by their
+    /// message, which is what tests and logs look at.
+    fn eq(&self, other: &Self) -> bool {
+        match (self, other) {
+            (Error::Canceled, Error::Canceled)
+            | (Error::Timeout, Error::Timeout)
+            | (Error::Abandoned, Error::Abandoned) => true,
+            (Error::InvalidArgument(a), Error::InvalidArgument(b)) => a == b,
+            (Error::Failed(a), Error::Failed(b)) => alloc::format!("{a}") == alloc::format!("{b}"),
+            _ => false,
+        }
+    }
+}
+
+/// The error value of [`Error::msg`].
+#[derive(Debug)]
+struct Message(String);
+
+impl fmt::Display for Message {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl core::error::Error for Message {}

@@ -1,0 +1,504 @@
+//! The event loop: [`run`] drives every task until the main one resolves.
+//!
+//! # One round
+//!
+//! The loop repeats rounds. Each round:
+//!
+//! 1. applies the waker operations other threads queued (`std` only);
+//! 2. wakes the tasks waiting on [`crate::InterruptSignal`]s that were
+//!    raised;
+//! 3. wakes the tasks whose timers expired (reading the clock only when a
+//!    timer is pending);
+//! 4. takes the whole run queue and polls each task in it once, in the
+//!    order they were woken. Tasks woken meanwhile go to the next round's
+//!    batch (Embassy runs its queue the same way), which is what makes
+//!    [`crate::pause()`] wait for the next round;
+//! 5. stops if the main task is resolved; otherwise, if nothing is
+//!    runnable, asks the [`Platform`] to wait until the earliest timer's
+//!    deadline or an external event.
+//!
+//! # Resolving never runs other code
+//!
+//! Resolving a promise, waking a task or spawning only *schedules*: the
+//! woken task runs in the next round, never inside the call that woke it.
+//! Lwt runs the callbacks of a promise inside the resolver (seed 003's
+//! "context switch without yielding": `Lwt_mvar.put` runs the taker before
+//! it returns); that is a trap this runtime deliberately does not copy. The
+//! one place code runs eagerly is [`crate::spawn()`], which polls the new task
+//! once before returning, as an Lwt function call runs until its first
+//! blocking point. `on_cancel` callbacks, which are plain closures, also run
+//! inside `cancel`, as in Lwt.
+//!
+//! # The current executor
+//!
+//! The functions of this crate (`spawn`, `sleep`, `pause`, ...) find the
+//! executor through a pointer set by `run`: a thread-local with `std`, a
+//! static without (bare metal has one thread of control). Calling them
+//! outside `run` panics, except those documented to work anywhere (promise
+//! creation and resolution).
+
+use alloc::boxed::Box;
+use alloc::rc::Rc;
+use alloc::vec::Vec;
+use core::cell::{Cell, RefCell};
+use core::future::Future;
+use core::ptr::NonNull;
+use core::task::Waker;
+
+use crate::Error;
+use crate::local::Locals;
+use crate::platform::{Events, Instant, Platform};
+use crate::random::Prng;
+use crate::signal::InterruptSignal;
+use crate::task::{self, Header, TaskRef};
+use crate::timer::Timers;
+
+/// Receives the failure of a detached task and the task's name, if any.
+pub type FailureHook = dyn Fn(&Error, Option<&'static str>);
+
+/// The intrusive FIFO of scheduled tasks; each queued task holds a reference
+/// owned by the queue.
+pub(crate) struct RunQueue {
+    head: Cell<Option<NonNull<Header>>>,
+    tail: Cell<Option<NonNull<Header>>>,
+}
+
+impl RunQueue {
+    const fn new() -> Self {
+        RunQueue {
+            head: Cell::new(None),
+            tail: Cell::new(None),
+        }
+    }
+
+    pub(crate) fn push(&self, ptr: NonNull<Header>) {
+        // SAFETY: queued tasks are alive (the queue holds a reference).
+        let header = unsafe { ptr.as_ref() };
+        header.next.set(None);
+        match self.tail.get() {
+            // SAFETY: as above.
+            Some(tail) => unsafe { tail.as_ref() }.next.set(Some(ptr)),
+            None => self.head.set(Some(ptr)),
+        }
+        self.tail.set(Some(ptr));
+    }
+
+    /// Detaches the whole queue; returns its first task.
+    fn take(&self) -> Option<NonNull<Header>> {
+        self.tail.set(None);
+        self.head.take()
+    }
+
+    fn is_empty(&self) -> bool {
+        self.head.get().is_none()
+    }
+}
+
+/// The state of the polled task that code inside it can observe.
+#[derive(Default)]
+pub(crate) struct TaskContext {
+    task: Option<NonNull<Header>>,
+    cancel: bool,
+    locals: Locals,
+}
+
+/// One executor: everything `run` owns. Tasks hold strong counts on it.
+pub(crate) struct Core {
+    /// The identity of the owner thread.
+    #[cfg(feature = "std")]
+    home: usize,
+    /// Unique among executors, so handles from an old one are recognised.
+    pub(crate) id: u64,
+    open: Cell<bool>,
+    pub(crate) queue: RunQueue,
+    pub(crate) timers: RefCell<Timers>,
+    now: Cell<Option<Instant>>,
+    round: Cell<u64>,
+    context: RefCell<TaskContext>,
+    rng: Prng,
+    pub(crate) signals: RefCell<Vec<(u64, &'static InterruptSignal, Waker)>>,
+    next_registration: Cell<u64>,
+    hook: RefCell<Rc<FailureHook>>,
+    platform: RefCell<Box<dyn Platform>>,
+    #[cfg(feature = "std")]
+    remote: alloc::sync::Arc<crate::foreign::Remote>,
+}
+
+impl Core {
+    pub(crate) fn is_open(&self) -> bool {
+        self.open.get()
+    }
+
+    /// Installs a task's context; returns the previous one for `leave`.
+    pub(crate) fn enter(&self, task: NonNull<Header>, cancel: bool, locals: Locals) -> TaskContext {
+        self.context.replace(TaskContext {
+            task: Some(task),
+            cancel,
+            locals,
+        })
+    }
+
+    pub(crate) fn leave(&self, saved: TaskContext) {
+        drop(self.context.replace(saved));
+    }
+
+    pub(crate) fn current_task(&self) -> Option<NonNull<Header>> {
+        self.context.borrow().task
+    }
+
+    pub(crate) fn cancel_requested(&self) -> bool {
+        self.context.borrow().cancel
+    }
+
+    /// Sets the cancellation request seen by code run inside `f`.
+    pub(crate) fn with_cancel<R>(&self, cancel: bool, f: impl FnOnce() -> R) -> R {
+        let saved = core::mem::replace(&mut self.context.borrow_mut().cancel, cancel);
+        let r = f();
+        self.context.borrow_mut().cancel = saved;
+        r
+    }
+
+    pub(crate) fn locals(&self) -> Locals {
+        self.context.borrow().locals.clone()
+    }
+
+    /// Sets the local storage seen by code run inside `f`.
+    pub(crate) fn with_locals<R>(&self, locals: Locals, f: impl FnOnce() -> R) -> R {
+        let saved = core::mem::replace(&mut self.context.borrow_mut().locals, locals);
+        let r = f();
+        self.context.borrow_mut().locals = saved;
+        r
+    }
+
+    pub(crate) fn round(&self) -> u64 {
+        self.round.get()
+    }
+
+    /// The platform's time, read at most once per round.
+    pub(crate) fn now(&self) -> Instant {
+        match self.now.get() {
+            Some(now) => now,
+            None => {
+                let now = self.platform.borrow_mut().now();
+                self.now.set(Some(now));
+                now
+            }
+        }
+    }
+
+    pub(crate) fn rng(&self) -> &Prng {
+        &self.rng
+    }
+
+    pub(crate) fn next_registration(&self) -> u64 {
+        let id = self.next_registration.get();
+        self.next_registration.set(id + 1);
+        id
+    }
+
+    pub(crate) fn set_hook(&self, hook: Rc<FailureHook>) {
+        *self.hook.borrow_mut() = hook;
+    }
+
+    pub(crate) fn report_failure(&self, error: &Error, name: Option<&'static str>) {
+        let hook = self.hook.borrow().clone();
+        hook(error, name);
+    }
+
+    /// Wakes the tasks waiting on raised signals.
+    fn poll_signals(&self) {
+        let mut woken = Vec::new();
+        self.signals.borrow_mut().retain(|(_, signal, waker)| {
+            let raised = signal.is_raised();
+            if raised {
+                woken.push(waker.clone());
+            }
+            !raised
+        });
+        for waker in woken {
+            waker.wake();
+        }
+    }
+
+    /// Whether an external event arrived that the loop has not handled.
+    pub(crate) fn events_pending(&self) -> bool {
+        #[cfg(feature = "std")]
+        if self.remote.is_pending() {
+            return true;
+        }
+        self.signals
+            .borrow()
+            .iter()
+            .any(|(_, signal, _)| signal.is_raised())
+    }
+
+    fn fire_timers(&self) {
+        if self.timers.borrow().is_empty() {
+            return;
+        }
+        let now = self.now();
+        loop {
+            let waker = self.timers.borrow_mut().pop_expired(now);
+            match waker {
+                Some(Some(waker)) => waker.wake(),
+                Some(None) => {}
+                None => break,
+            }
+        }
+    }
+
+    /// Polls every task of the current batch once.
+    fn run_batch(&self) {
+        let mut next = self.queue.take();
+        while let Some(ptr) = next {
+            // SAFETY: the queue's reference is handed over to this TaskRef.
+            let task = unsafe { TaskRef::from_raw(ptr) };
+            next = task.header().next.take();
+            task::unschedule(task.header());
+            task.poll();
+        }
+    }
+
+    /// Tears the executor down: no more scheduling; queued tasks, timers and
+    /// signal registrations are dropped, which frees every task nothing else
+    /// refers to.
+    fn close(&self) {
+        self.open.set(false);
+        let mut next = self.queue.take();
+        while let Some(ptr) = next {
+            // SAFETY: the queue's reference is handed over and dropped.
+            let task = unsafe { TaskRef::from_raw(ptr) };
+            next = task.header().next.take();
+            task::unschedule(task.header());
+        }
+        let timers = core::mem::take(&mut *self.timers.borrow_mut());
+        drop(timers);
+        let signals = core::mem::take(&mut *self.signals.borrow_mut());
+        drop(signals);
+    }
+}
+
+// ---------------------------------------------------------------------------
+// The current executor
+
+#[cfg(feature = "std")]
+std::thread_local! {
+    static CURRENT: Cell<*const Core> = const { Cell::new(core::ptr::null()) };
+    static HOME: u8 = const { 0 };
+}
+
+#[cfg(feature = "std")]
+fn current_ptr() -> *const Core {
+    CURRENT.with(Cell::get)
+}
+
+#[cfg(feature = "std")]
+fn set_current(core: *const Core) {
+    CURRENT.with(|c| c.set(core));
+}
+
+/// The identity of the calling thread: the address of a thread-local, unique
+/// among live threads.
+#[cfg(feature = "std")]
+fn thread_home() -> usize {
+    HOME.with(|h| core::ptr::from_ref(h) as usize)
+}
+
+#[cfg(not(feature = "std"))]
+static CURRENT: core::sync::atomic::AtomicPtr<Core> =
+    core::sync::atomic::AtomicPtr::new(core::ptr::null_mut());
+
+#[cfg(not(feature = "std"))]
+fn current_ptr() -> *const Core {
+    CURRENT.load(core::sync::atomic::Ordering::Relaxed)
+}
+
+#[cfg(not(feature = "std"))]
+fn set_current(core: *const Core) {
+    CURRENT.store(core.cast_mut(), core::sync::atomic::Ordering::Relaxed);
+}
+
+/// Whether the calling thread owns `core`.
+#[cfg(feature = "std")]
+///
+/// # Safety
+/// `core` must be alive.
+pub(crate) unsafe fn is_home(core: NonNull<Core>) -> bool {
+    // SAFETY: alive by contract; `home` is never written after creation, so
+    // reading it from any thread is not a data race.
+    let home = unsafe { (&raw const (*core.as_ptr()).home).read() };
+    home == thread_home()
+}
+
+/// The queue other threads put waker operations in.
+///
+/// # Safety
+/// `core` must be alive and stay so while the returned reference is used.
+#[cfg(feature = "std")]
+pub(crate) unsafe fn remote<'a>(core: NonNull<Core>) -> &'a crate::foreign::Remote {
+    // SAFETY: alive by contract; `remote` is never written after creation
+    // and `Remote` is `Sync`.
+    unsafe { &(*core.as_ptr()).remote }
+}
+
+/// Runs `f` with the current executor, if the caller runs inside `run`.
+pub(crate) fn try_with_core<R>(f: impl FnOnce(&Core) -> R) -> Option<R> {
+    let ptr = current_ptr();
+    // SAFETY: `run` sets the pointer to a core it keeps alive until it
+    // resets the pointer, and the core is only used on this thread.
+    unsafe { ptr.as_ref() }.map(f)
+}
+
+/// Runs `f` with the current executor; panics outside `run`.
+#[track_caller]
+pub(crate) fn with_core<R>(f: impl FnOnce(&Core) -> R) -> R {
+    try_with_core(f).expect("unikit-runtime: called outside `run`")
+}
+
+/// A strong count on the current executor, for a new task.
+#[track_caller]
+pub(crate) fn current_core_counted() -> NonNull<Core> {
+    let ptr = current_ptr();
+    assert!(!ptr.is_null(), "unikit-runtime: spawn called outside `run`");
+    // SAFETY: the current core is an `Rc<Core>` that `run` keeps alive.
+    unsafe { Rc::increment_strong_count(ptr) };
+    // SAFETY: checked non-null above.
+    unsafe { NonNull::new_unchecked(ptr.cast_mut()) }
+}
+
+/// Gives up a count taken by `current_core_counted`.
+///
+/// # Safety
+/// The count must have been taken and not released yet.
+pub(crate) unsafe fn release_core(core: NonNull<Core>) {
+    // SAFETY: by contract.
+    unsafe { Rc::decrement_strong_count(core.as_ptr().cast_const()) };
+}
+
+/// Replaces the handler that receives the failures of detached tasks
+/// ([`crate::async_`], Lwt's `async_exception_hook`) for the current run.
+#[track_caller]
+pub fn set_async_exception_hook(hook: impl Fn(&Error, Option<&'static str>) + 'static) {
+    with_core(|core| core.set_hook(Rc::new(hook)));
+}
+
+fn default_hook(error: &Error, name: Option<&'static str>) {
+    log::error!(target: "unikit_runtime", "task {} failed: {}", name.unwrap_or("<unnamed>"), error);
+}
+
+// ---------------------------------------------------------------------------
+// Running
+
+/// An event loop ready to run, with its options.
+pub struct Runtime<P> {
+    platform: P,
+    seed: Option<u64>,
+    hook: Option<Rc<FailureHook>>,
+}
+
+impl<P: Platform + 'static> Runtime<P> {
+    /// A runtime on `platform`, seeded by the platform, logging the failures
+    /// of detached tasks.
+    pub fn new(platform: P) -> Self {
+        Runtime {
+            platform,
+            seed: None,
+            hook: None,
+        }
+    }
+
+    /// Seeds the runtime's random choices (`choose`, `pick`,
+    /// [`crate::random`]) instead of asking the platform.
+    pub fn seed(mut self, seed: u64) -> Self {
+        self.seed = Some(seed);
+        self
+    }
+
+    /// Sets the handler for the failures of detached tasks.
+    pub fn async_exception_hook(
+        mut self,
+        hook: impl Fn(&Error, Option<&'static str>) + 'static,
+    ) -> Self {
+        self.hook = Some(Rc::new(hook));
+        self
+    }
+
+    /// Spawns `main` and drives every task until `main` resolves; returns
+    /// its result (Lwt's `Lwt_main.run`).
+    ///
+    /// # Panics
+    /// If called inside another `run` on the same thread.
+    pub fn run<T, F>(self, main: F) -> Result<T, Error>
+    where
+        F: Future<Output = Result<T, Error>> + 'static,
+        T: 'static,
+    {
+        assert!(
+            current_ptr().is_null(),
+            "unikit-runtime: `run` called inside `run`"
+        );
+        let Runtime {
+            mut platform,
+            seed,
+            hook,
+        } = self;
+        let seed = seed.unwrap_or_else(|| platform.seed());
+        let core = Rc::new(Core {
+            #[cfg(feature = "std")]
+            home: thread_home(),
+            id: next_core_id(),
+            open: Cell::new(true),
+            queue: RunQueue::new(),
+            timers: RefCell::new(Timers::default()),
+            now: Cell::new(None),
+            round: Cell::new(0),
+            context: RefCell::new(TaskContext::default()),
+            rng: Prng::new(seed),
+            signals: RefCell::new(Vec::new()),
+            next_registration: Cell::new(0),
+            hook: RefCell::new(hook.unwrap_or_else(|| Rc::new(default_hook))),
+            platform: RefCell::new(Box::new(platform)),
+            #[cfg(feature = "std")]
+            remote: alloc::sync::Arc::new(crate::foreign::Remote::default()),
+        });
+        set_current(Rc::as_ptr(&core));
+        let main = task::spawn_raw(main, 0, None);
+        while main.header().state() & task::COMPLETE == 0 {
+            if core.queue.is_empty() {
+                let deadline = core.timers.borrow().next_deadline();
+                core.platform
+                    .borrow_mut()
+                    .wait(deadline, &Events::new(&core));
+            }
+            core.round.set(core.round.get() + 1);
+            core.now.set(None);
+            #[cfg(feature = "std")]
+            core.remote.apply();
+            core.poll_signals();
+            core.fire_timers();
+            core.run_batch();
+        }
+        // SAFETY: `main` was spawned with this output type.
+        let result = unsafe { main.take_output::<T>() }.expect("main is complete");
+        drop(main);
+        core.close();
+        set_current(core::ptr::null());
+        result
+    }
+}
+
+/// Runs `main` on `platform` with the default options (see [`Runtime`]).
+pub fn run<P, T, F>(platform: P, main: F) -> Result<T, Error>
+where
+    P: Platform + 'static,
+    F: Future<Output = Result<T, Error>> + 'static,
+    T: 'static,
+{
+    Runtime::new(platform).run(main)
+}
+
+fn next_core_id() -> u64 {
+    use core::sync::atomic::{AtomicU64, Ordering};
+    static NEXT: AtomicU64 = AtomicU64::new(1);
+    NEXT.fetch_add(1, Ordering::Relaxed)
+}

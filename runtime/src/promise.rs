@@ -1,0 +1,385 @@
+//! Promises: values that will be known later (Lwt's `'a Lwt.t`).
+//!
+//! A [`Promise<T>`] is pending, then fulfilled with a `T` or rejected with
+//! an [`Error`], and never changes again. Its [`state`](Promise::state) can be
+//! observed at any time, and awaiting it gives `Result<T, Error>`.
+//!
+//! Promises are *eager*: whatever produces the value is already under way
+//! when the promise exists. They come from:
+//!
+//! * [`Promise::fulfilled`] and [`Promise::rejected`] (Lwt's `return` and
+//!   `fail`): already resolved; these do not allocate;
+//! * [`wait`] and [`task`] (Lwt's `wait` and `task`): a pending promise and
+//!   the [`Resolver`] that resolves it. A `task` promise is cancelable, a
+//!   `wait` promise is not;
+//! * [`crate::spawn()`]: the promise of a task running a future. It is
+//!   cancelable: canceling it delivers the cancellation to what the task
+//!   awaits (see [`crate::cancel`]).
+//!
+//! # Ownership instead of runtime checks
+//!
+//! Where Lwt checks at run time, types check here:
+//!
+//! * resolving consumes the [`Resolver`], so a promise cannot be resolved
+//!   twice (Lwt raises `Invalid_argument`);
+//! * awaiting consumes the `Promise` and moves the value out, so `T` needs
+//!   no `Clone`; a promise has one consumer. To wait for one result in
+//!   several places, spawn a task per place that awaits a clone of the
+//!   value, or use the companions (a `Condition`, a `Stream`);
+//! * dropping a `Resolver` without resolving rejects its promise with
+//!   [`Error::Abandoned`] (Lwt leaves it pending forever, a silent hang).
+//!
+//! Resolving only schedules the waiting task: it runs in the next round of
+//! the event loop, never inside the resolver (see [`crate::executor`]).
+
+use alloc::boxed::Box;
+use alloc::rc::Rc;
+use alloc::vec::Vec;
+use core::cell::{Cell, UnsafeCell};
+use core::fmt;
+use core::future::{Future, IntoFuture};
+use core::marker::PhantomData;
+use core::pin::Pin;
+use core::task::{Context, Poll, Waker};
+
+use crate::Error;
+use crate::task::TaskRef;
+
+/// The state of a promise (Lwt's `Sleep`, `Return`, `Fail`).
+#[derive(Debug, PartialEq)]
+pub enum State<'a, T> {
+    /// Not resolved yet.
+    Pending,
+    /// Resolved with a value.
+    Fulfilled(&'a T),
+    /// Resolved with an error.
+    Rejected(&'a Error),
+}
+
+/// A promise of a `T`.
+#[must_use = "a promise does nothing by itself; await it, or drop it to ignore its result"]
+pub struct Promise<T> {
+    repr: Repr<T>,
+}
+
+enum Repr<T> {
+    /// Already resolved (or moved out by the future that awaited it).
+    Ready(Option<Result<T, Error>>),
+    /// Resolved through a [`Resolver`].
+    Cell(Rc<PromiseCell<T>>),
+    /// The output of a spawned task.
+    Task(TaskRef, PhantomData<fn() -> T>),
+}
+
+const PENDING: u8 = 0;
+const RESOLVED: u8 = 1;
+
+/// The shared state of a `wait`/`task` promise and its resolver.
+struct PromiseCell<T> {
+    state: Cell<u8>,
+    cancelable: bool,
+    waiter: Cell<Option<Waker>>,
+    on_cancel: Cell<Vec<Box<dyn FnOnce()>>>,
+    /// Written once, when the state leaves `PENDING`; moved out only by the
+    /// future that consumed the promise.
+    value: UnsafeCell<Option<Result<T, Error>>>,
+}
+
+impl<T> PromiseCell<T> {
+    fn is_pending(&self) -> bool {
+        self.state.get() == PENDING
+    }
+
+    fn value(&self) -> Option<&Result<T, Error>> {
+        if self.is_pending() {
+            return None;
+        }
+        // SAFETY: once resolved, the value is only mutated by `take`, which
+        // needs the promise's future, which owns the only `Promise` handle;
+        // shared borrows come from that same handle, so they cannot overlap.
+        unsafe { (*self.value.get()).as_ref() }
+    }
+
+    /// Moves the value out.
+    ///
+    /// # Safety
+    /// No reference returned by `value` may be alive.
+    unsafe fn take(&self) -> Option<Result<T, Error>> {
+        if self.is_pending() {
+            return None;
+        }
+        // SAFETY: by the caller's contract.
+        unsafe { (*self.value.get()).take() }
+    }
+
+    /// Resolves a pending promise and schedules its waiter; does nothing if
+    /// it is already resolved (or canceled).
+    fn resolve(&self, result: Result<T, Error>) {
+        if !self.is_pending() {
+            return;
+        }
+        let canceled = matches!(result, Err(Error::Canceled));
+        // SAFETY: pending, so no reference to the value exists.
+        unsafe { *self.value.get() = Some(result) };
+        self.state.set(RESOLVED);
+        if canceled {
+            for f in self.on_cancel.take() {
+                f();
+            }
+        } else {
+            drop(self.on_cancel.take());
+        }
+        if let Some(waker) = self.waiter.take() {
+            waker.wake();
+        }
+    }
+
+    fn cancel(&self) {
+        if self.cancelable {
+            self.resolve(Err(Error::Canceled));
+        }
+    }
+
+    fn on_cancel(&self, f: Box<dyn FnOnce()>) {
+        if self.is_pending() {
+            let mut callbacks = self.on_cancel.take();
+            callbacks.push(f);
+            self.on_cancel.set(callbacks);
+        } else if matches!(self.value(), Some(Err(Error::Canceled))) {
+            f();
+        }
+    }
+}
+
+fn new_cell<T>(cancelable: bool) -> (Promise<T>, Resolver<T>) {
+    let cell = Rc::new(PromiseCell {
+        state: Cell::new(PENDING),
+        cancelable,
+        waiter: Cell::new(None),
+        on_cancel: Cell::new(Vec::new()),
+        value: UnsafeCell::new(None),
+    });
+    (
+        Promise {
+            repr: Repr::Cell(cell.clone()),
+        },
+        Resolver { cell },
+    )
+}
+
+/// A pending promise that cannot be canceled, and its resolver (Lwt's
+/// `wait`). Canceling it, or a task awaiting it, has no effect: the
+/// cancellation stops here.
+pub fn wait<T>() -> (Promise<T>, Resolver<T>) {
+    new_cell(false)
+}
+
+/// A pending, cancelable promise and its resolver (Lwt's `task`). Canceling
+/// it (directly, or by canceling a task that awaits it) rejects it with
+/// [`Error::Canceled`] and runs its `on_cancel` callbacks.
+pub fn task<T>() -> (Promise<T>, Resolver<T>) {
+    new_cell(true)
+}
+
+impl<T> Promise<T> {
+    /// A promise already fulfilled with `value` (Lwt's `return`).
+    pub fn fulfilled(value: T) -> Self {
+        Promise {
+            repr: Repr::Ready(Some(Ok(value))),
+        }
+    }
+
+    /// A promise already rejected with `error` (Lwt's `fail`).
+    pub fn rejected(error: Error) -> Self {
+        Promise {
+            repr: Repr::Ready(Some(Err(error))),
+        }
+    }
+
+    pub(crate) fn from_task(task: TaskRef) -> Self {
+        Promise {
+            repr: Repr::Task(task, PhantomData),
+        }
+    }
+
+    fn result(&self) -> Option<&Result<T, Error>> {
+        match &self.repr {
+            Repr::Ready(r) => r.as_ref(),
+            Repr::Cell(cell) => cell.value(),
+            // SAFETY: task promises are built by `spawn` with output `T`.
+            Repr::Task(task, _) => unsafe { task.output::<T>() },
+        }
+    }
+
+    /// The promise's state now (Lwt's `state`).
+    pub fn state(&self) -> State<'_, T> {
+        match self.result() {
+            None => State::Pending,
+            Some(Ok(v)) => State::Fulfilled(v),
+            Some(Err(e)) => State::Rejected(e),
+        }
+    }
+
+    /// Whether the promise is still pending.
+    pub fn is_pending(&self) -> bool {
+        self.result().is_none()
+    }
+
+    /// Cancels the promise (Lwt's `cancel`).
+    ///
+    /// * A pending [`task`] promise is rejected with [`Error::Canceled`] at
+    ///   once; its `on_cancel` callbacks run first, then its waiter is
+    ///   scheduled.
+    /// * A spawned task's promise delivers the cancellation to the task:
+    ///   the task is scheduled and, in its next poll, the cancelable promises
+    ///   it awaits are canceled in turn (down to the deepest one). A task
+    ///   that awaits only non-cancelable promises ignores the cancellation.
+    ///   The task's promise is rejected when the task returns its error,
+    ///   normally `Err(Error::Canceled)` propagated by `?`.
+    /// * [`wait`] promises and resolved promises are not affected.
+    pub fn cancel(&self) {
+        match &self.repr {
+            Repr::Ready(_) => {}
+            Repr::Cell(cell) => cell.cancel(),
+            Repr::Task(task, _) => task.request_cancel(),
+        }
+    }
+
+    /// Runs `f` if the promise is canceled (Lwt's `on_cancel`): at once if
+    /// it already is, never if it resolves otherwise. Callbacks run exactly
+    /// once, before the promise's waiter is scheduled.
+    pub fn on_cancel(&self, f: impl FnOnce() + 'static) {
+        match &self.repr {
+            Repr::Ready(r) => {
+                if matches!(r, Some(Err(Error::Canceled))) {
+                    f();
+                }
+            }
+            Repr::Cell(cell) => cell.on_cancel(Box::new(f)),
+            Repr::Task(task, _) => match self.result() {
+                None => task.add_on_cancel(Box::new(f)),
+                Some(Err(Error::Canceled)) => f(),
+                Some(_) => {}
+            },
+        }
+    }
+}
+
+impl<T: fmt::Debug> fmt::Debug for Promise<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("Promise").field(&self.state()).finish()
+    }
+}
+
+impl<T> IntoFuture for Promise<T> {
+    type Output = Result<T, Error>;
+    type IntoFuture = Awaiting<T>;
+
+    fn into_future(self) -> Awaiting<T> {
+        Awaiting { promise: self }
+    }
+}
+
+/// Awaiting a [`Promise`].
+///
+/// Under a cancellation request (see [`crate::cancel`]) it cancels a pending
+/// cancelable promise (a [`task`] promise is rejected at once; a spawned
+/// task is asked to cancel) and keeps waiting on a [`wait`] promise.
+#[must_use = "futures do nothing unless awaited"]
+pub struct Awaiting<T> {
+    promise: Promise<T>,
+}
+
+impl<T> Awaiting<T> {
+    /// The awaited promise.
+    pub fn promise(&self) -> &Promise<T> {
+        &self.promise
+    }
+}
+
+impl<T> Unpin for Awaiting<T> {}
+
+impl<T> Future for Awaiting<T> {
+    type Output = Result<T, Error>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        match &mut self.promise.repr {
+            Repr::Ready(r) => Poll::Ready(r.take().expect("promise awaited after completion")),
+            Repr::Cell(cell) => {
+                if cell.is_pending() && crate::cancel::cancel_requested() {
+                    cell.cancel();
+                }
+                // SAFETY: this future owns the only handle and lends no
+                // reference into the value.
+                if let Some(result) = unsafe { cell.take() } {
+                    return Poll::Ready(result);
+                }
+                let waiter = cell.waiter.take();
+                match waiter {
+                    Some(w) if w.will_wake(cx.waker()) => cell.waiter.set(Some(w)),
+                    _ => cell.waiter.set(Some(cx.waker().clone())),
+                }
+                Poll::Pending
+            }
+            Repr::Task(task, _) => {
+                // SAFETY: as above; the output type is `T` (built by spawn).
+                if let Some(result) = unsafe { task.take_output::<T>() } {
+                    return Poll::Ready(result);
+                }
+                if crate::cancel::cancel_requested() {
+                    task.request_cancel();
+                }
+                task.set_waiter(cx.waker());
+                Poll::Pending
+            }
+        }
+    }
+}
+
+/// Resolves the promise of a [`wait`] or [`task`] pair (Lwt's `u`).
+pub struct Resolver<T> {
+    cell: Rc<PromiseCell<T>>,
+}
+
+impl<T> Resolver<T> {
+    /// Fulfils the promise with `value` (Lwt's `wakeup`). Does nothing if the
+    /// promise was canceled.
+    pub fn fulfil(self, value: T) {
+        self.cell.resolve(Ok(value));
+    }
+
+    /// Rejects the promise with `error` (Lwt's `wakeup_exn`). Does nothing
+    /// if the promise was canceled.
+    pub fn reject(self, error: Error) {
+        self.cell.resolve(Err(error));
+    }
+
+    /// Resolves the promise with `result` (Lwt's `wakeup_result`).
+    pub fn resolve(self, result: Result<T, Error>) {
+        self.cell.resolve(result);
+    }
+
+    /// Whether the promise was canceled.
+    pub fn is_canceled(&self) -> bool {
+        matches!(self.cell.value(), Some(Err(Error::Canceled)))
+    }
+
+    /// Runs `f` if the promise is canceled (see [`Promise::on_cancel`]).
+    pub fn on_cancel(&self, f: impl FnOnce() + 'static) {
+        self.cell.on_cancel(Box::new(f));
+    }
+}
+
+impl<T> Drop for Resolver<T> {
+    fn drop(&mut self) {
+        self.cell.resolve(Err(Error::Abandoned));
+    }
+}
+
+impl<T> fmt::Debug for Resolver<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Resolver")
+            .field("pending", &self.cell.is_pending())
+            .finish()
+    }
+}

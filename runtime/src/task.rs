@@ -1,0 +1,610 @@
+//! Tasks: spawned futures, their memory layout and their wakers.
+//!
+//! A task is one heap allocation holding a [`Header`] followed by the
+//! future, which is replaced in place by its output when it completes. The
+//! handle returned by [`spawn`] points at the same allocation, so a spawned
+//! task costs exactly one allocation; the header is 56 bytes on x86_64 and
+//! is all a task costs beyond its future (and its output, which shares the
+//! future's memory).
+//!
+//! # The header
+//!
+//! * `refs`: a non-atomic reference count. The handle, every waker, and the
+//!   run queue while the task is queued each hold one. A task nobody can
+//!   wake and nobody holds is freed, dropping its future.
+//! * `state`: flags: scheduled, complete, cancel requested, detached.
+//! * `next`: the intrusive link of the run queue (Embassy's design: queuing
+//!   never allocates).
+//! * `waiter`: the waker of whoever awaits the task's handle.
+//! * `extras`: rarely used data (name, `on_cancel` callbacks, the
+//!   promise-local storage the task inherited, a `dont_wait` handler), boxed
+//!   so that tasks without them pay one pointer.
+//!
+//! # Wakers, and why they are sound without atomics
+//!
+//! A waker is one pointer to the header (Embassy's one-pointer waker) with a
+//! reference count, so waking never allocates. The count and the run queue
+//! are plain `Cell`s, which is what makes waking cheap: no atomic
+//! read-modify-write on the hot path.
+//!
+//! [`Waker`] is `Send + Sync`, so safe code may clone, wake or drop one on
+//! another thread. Every waker operation therefore first asks whether it runs
+//! on the thread that owns the task's executor (one thread-local address
+//! compared with one stored in the executor). On the owner thread it touches
+//! the `Cell`s directly. On any other thread it never touches them: it
+//! queues the operation (clone, wake, drop) in a mutex-protected list of the
+//! executor ([`crate::foreign`]) and wakes the event loop, which applies the
+//! operations in order on the owner thread. A clone made on a foreign thread
+//! is a separate boxed waker whose every operation goes through that list,
+//! so a reference it stands for is never released before it was taken. This
+//! costs a thread-local read per waker operation instead of atomics on every
+//! one. Without the `std` feature (bare metal) there is one thread of
+//! control; interrupt handlers must not touch wakers and use
+//! [`crate::InterruptSignal`] instead.
+
+use alloc::boxed::Box;
+use alloc::vec::Vec;
+use core::cell::{Cell, UnsafeCell};
+use core::future::Future;
+use core::mem::ManuallyDrop;
+use core::pin::Pin;
+use core::ptr::NonNull;
+use core::task::{Context, Poll, RawWaker, RawWakerVTable, Waker};
+
+use crate::Error;
+use crate::executor::{self, Core};
+use crate::local::Locals;
+
+/// The task is in the run queue.
+pub(crate) const SCHEDULED: u32 = 1;
+/// The future has completed; its output is in place of it.
+pub(crate) const COMPLETE: u32 = 2;
+/// A cancellation was requested; the next poll delivers it.
+pub(crate) const CANCEL: u32 = 4;
+/// Nobody will await the task: failures go to the failure handler.
+pub(crate) const DETACHED: u32 = 8;
+
+/// A handler for the failure of one detached task ([`crate::dont_wait`]).
+pub(crate) type FailureHandler = Box<dyn FnOnce(Error)>;
+
+/// What a task rarely needs, allocated on first use.
+#[derive(Default)]
+pub(crate) struct Extras {
+    pub(crate) name: Option<&'static str>,
+    pub(crate) on_cancel: Vec<Box<dyn FnOnce()>>,
+    pub(crate) locals: Locals,
+    pub(crate) handler: Option<FailureHandler>,
+}
+
+/// The type-erased operations of a task.
+pub(crate) struct Vtable {
+    /// Polls the future once; completes the task when it is ready.
+    poll: unsafe fn(NonNull<Header>),
+    /// Drops the future or output and frees the allocation.
+    dealloc: unsafe fn(NonNull<Header>),
+    /// Where the output (`Result<T, Error>`) is once complete; null once
+    /// taken.
+    output: unsafe fn(NonNull<Header>) -> *const (),
+    /// Moves the output into `*dst` (an `Option<Result<T, Error>>`).
+    take: unsafe fn(NonNull<Header>, *mut ()),
+}
+
+/// The start of every task allocation.
+#[repr(C)]
+pub(crate) struct Header {
+    refs: Cell<u32>,
+    state: Cell<u32>,
+    vtable: &'static Vtable,
+    /// The executor, kept alive by a strong count per task.
+    core: NonNull<Core>,
+    pub(crate) next: Cell<Option<NonNull<Header>>>,
+    waiter: Cell<Option<Waker>>,
+    extras: Cell<Option<Box<Extras>>>,
+}
+
+/// The future, then its output.
+enum Stage<F: Future> {
+    Running(F),
+    Done(F::Output),
+    Taken,
+}
+
+#[repr(C)]
+struct Task<F: Future> {
+    header: Header,
+    stage: UnsafeCell<Stage<F>>,
+}
+
+impl Header {
+    pub(crate) fn state(&self) -> u32 {
+        self.state.get()
+    }
+
+    fn set(&self, flag: u32) {
+        self.state.set(self.state.get() | flag);
+    }
+
+    fn clear(&self, flag: u32) {
+        self.state.set(self.state.get() & !flag);
+    }
+
+    pub(crate) fn core(&self) -> &Core {
+        // SAFETY: every task holds a strong count on its executor's core, so
+        // the core outlives the header.
+        unsafe { self.core.as_ref() }
+    }
+
+    /// Runs `f` on the extras, allocating them on first use.
+    pub(crate) fn with_extras<R>(&self, f: impl FnOnce(&mut Extras) -> R) -> R {
+        let mut extras = self.extras.take().unwrap_or_default();
+        let r = f(&mut extras);
+        self.extras.set(Some(extras));
+        r
+    }
+
+    /// Runs `f` on the extras if there are any.
+    pub(crate) fn peek_extras<R>(&self, f: impl FnOnce(Option<&mut Extras>) -> R) -> R {
+        let mut extras = self.extras.take();
+        let r = f(extras.as_deref_mut());
+        self.extras.set(extras);
+        r
+    }
+}
+
+/// One counted reference to a task (on the owner thread).
+pub(crate) struct TaskRef {
+    ptr: NonNull<Header>,
+}
+
+impl TaskRef {
+    pub(crate) fn header(&self) -> &Header {
+        // SAFETY: this reference keeps the allocation alive.
+        unsafe { self.ptr.as_ref() }
+    }
+
+    /// Takes over the reference `ptr` stands for.
+    ///
+    /// # Safety
+    /// `ptr` must be a live task whose count includes one reference that the
+    /// caller gives up.
+    pub(crate) unsafe fn from_raw(ptr: NonNull<Header>) -> Self {
+        TaskRef { ptr }
+    }
+
+    /// Polls the task once, with its cancellation request, local storage and
+    /// identity installed as the executor's current context.
+    pub(crate) fn poll(&self) {
+        let header = self.header();
+        if header.state() & COMPLETE != 0 {
+            return;
+        }
+        let cancel = header.state() & CANCEL != 0;
+        header.clear(CANCEL);
+        let locals = header.peek_extras(|e| e.map(|e| e.locals.clone()).unwrap_or_default());
+        let core = header.core();
+        let saved = core.enter(self.ptr, cancel, locals);
+        // SAFETY: the vtable belongs to this allocation and the task is not
+        // complete, so its future is in place.
+        unsafe { (header.vtable.poll)(self.ptr) };
+        core.leave(saved);
+    }
+
+    /// Asks the task to deliver a cancellation at its next poll, and
+    /// schedules that poll.
+    pub(crate) fn request_cancel(&self) {
+        let header = self.header();
+        if header.state() & COMPLETE == 0 {
+            header.set(CANCEL);
+            schedule_by_ref(self.ptr);
+        }
+    }
+
+    /// Registers the waker of whoever awaits the task.
+    pub(crate) fn set_waiter(&self, waker: &Waker) {
+        let header = self.header();
+        let current = header.waiter.take();
+        match current {
+            Some(w) if w.will_wake(waker) => header.waiter.set(Some(w)),
+            _ => header.waiter.set(Some(waker.clone())),
+        }
+    }
+
+    /// The output, once complete.
+    ///
+    /// # Safety
+    /// `T` must be the task's output value type.
+    pub(crate) unsafe fn output<T>(&self) -> Option<&Result<T, Error>> {
+        let header = self.header();
+        if header.state() & COMPLETE == 0 {
+            return None;
+        }
+        // SAFETY: complete, so the stage holds the output (or was taken, in
+        // which case the pointer is null), and the caller vouches for `T`.
+        unsafe {
+            (header.vtable.output)(self.ptr)
+                .cast::<Result<T, Error>>()
+                .as_ref()
+        }
+    }
+
+    /// Moves the output out, once complete.
+    ///
+    /// # Safety
+    /// `T` must be the task's output value type, and the output must not be
+    /// borrowed.
+    pub(crate) unsafe fn take_output<T>(&self) -> Option<Result<T, Error>> {
+        let header = self.header();
+        if header.state() & COMPLETE == 0 {
+            return None;
+        }
+        let mut out: Option<Result<T, Error>> = None;
+        // SAFETY: complete, the caller vouches for `T` and for the absence
+        // of borrows; `dst` is a valid `Option<Result<T, Error>>`.
+        unsafe { (header.vtable.take)(self.ptr, (&raw mut out).cast()) };
+        out
+    }
+
+    pub(crate) fn add_on_cancel(&self, f: Box<dyn FnOnce()>) {
+        self.header().with_extras(|e| e.on_cancel.push(f));
+    }
+}
+
+impl Clone for TaskRef {
+    fn clone(&self) -> Self {
+        let refs = &self.header().refs;
+        refs.set(refs.get() + 1);
+        TaskRef { ptr: self.ptr }
+    }
+}
+
+impl Drop for TaskRef {
+    fn drop(&mut self) {
+        // SAFETY: this reference is counted and is given up here.
+        unsafe { release(self.ptr) };
+    }
+}
+
+/// Drops one reference; frees the task at zero.
+///
+/// # Safety
+/// The caller gives up one counted reference to a live task, on the owner
+/// thread.
+pub(crate) unsafe fn release(ptr: NonNull<Header>) {
+    // SAFETY: live by the caller's contract.
+    let header = unsafe { ptr.as_ref() };
+    let n = header.refs.get() - 1;
+    header.refs.set(n);
+    if n == 0 {
+        // SAFETY: that was the last reference.
+        unsafe { (header.vtable.dealloc)(ptr) };
+    }
+}
+
+/// Puts the task in its executor's run queue unless it is already there,
+/// complete, or its executor has stopped. Takes a new reference for the
+/// queue.
+pub(crate) fn schedule_by_ref(ptr: NonNull<Header>) {
+    // SAFETY: callers hold a reference.
+    let header = unsafe { ptr.as_ref() };
+    if header.state() & (SCHEDULED | COMPLETE) == 0 && header.core().is_open() {
+        header.set(SCHEDULED);
+        header.refs.set(header.refs.get() + 1);
+        header.core().queue.push(ptr);
+    }
+}
+
+/// Called by the run loop on a task taken from the queue.
+pub(crate) fn unschedule(header: &Header) {
+    header.clear(SCHEDULED);
+}
+
+// ---------------------------------------------------------------------------
+// Spawning
+
+/// Allocates a task for `future` in the current executor, polls it once
+/// (promises are eager), and returns the reference the spawner holds.
+pub(crate) fn spawn_raw<F, T>(future: F, flags: u32, extras: Option<Box<Extras>>) -> TaskRef
+where
+    F: Future<Output = Result<T, Error>> + 'static,
+    T: 'static,
+{
+    let core = executor::current_core_counted();
+    let task = Box::new(Task {
+        header: Header {
+            refs: Cell::new(1),
+            state: Cell::new(flags),
+            vtable: &Task::<F>::VTABLE,
+            core,
+            next: Cell::new(None),
+            waiter: Cell::new(None),
+            extras: Cell::new(extras),
+        },
+        stage: UnsafeCell::new(Stage::Running(future)),
+    });
+    let ptr = NonNull::from(Box::leak(task)).cast::<Header>();
+    // SAFETY: the new allocation's count is 1 and is handed over.
+    let task = unsafe { TaskRef::from_raw(ptr) };
+    task.poll();
+    task
+}
+
+impl<F, T> Task<F>
+where
+    F: Future<Output = Result<T, Error>> + 'static,
+    T: 'static,
+{
+    const VTABLE: Vtable = Vtable {
+        poll: Self::poll,
+        dealloc: Self::dealloc,
+        output: Self::output,
+        take: Self::take,
+    };
+
+    unsafe fn poll(ptr: NonNull<Header>) {
+        // SAFETY: the vtable is only reached through a `Task<F>` header.
+        let task = unsafe { ptr.cast::<Task<F>>().as_ref() };
+        // SAFETY: the task is not complete (checked by `TaskRef::poll`), and
+        // the stage is only accessed by this poll while it runs; the
+        // handle's accessors read it only once the task is complete.
+        let stage = unsafe { &mut *task.stage.get() };
+        let Stage::Running(future) = stage else {
+            return;
+        };
+        // SAFETY: the future stays in place in its heap allocation until it
+        // is dropped there, so it is pinned.
+        let future = unsafe { Pin::new_unchecked(future) };
+        // The executor's own reference keeps the task alive during the poll;
+        // this borrowed waker is never dropped, so it takes no reference.
+        // SAFETY: the raw waker follows the contract of `TASK_WAKER`.
+        let waker = ManuallyDrop::new(unsafe { Waker::from_raw(raw_waker(ptr)) });
+        let mut cx = Context::from_waker(&waker);
+        if let Poll::Ready(output) = future.poll(&mut cx) {
+            let failure = output.as_ref().err().cloned();
+            *stage = Stage::Done(output);
+            complete(&task.header, failure);
+        }
+    }
+
+    unsafe fn dealloc(ptr: NonNull<Header>) {
+        // SAFETY: allocated by `spawn_raw` as a `Box<Task<F>>`; this was the
+        // last reference.
+        let task = unsafe { Box::from_raw(ptr.cast::<Task<F>>().as_ptr()) };
+        let core = task.header.core;
+        drop(task);
+        // SAFETY: the task's strong count on its core, taken at spawn.
+        unsafe { executor::release_core(core) };
+    }
+
+    unsafe fn output(ptr: NonNull<Header>) -> *const () {
+        // SAFETY: called on complete tasks only; nothing mutates the stage
+        // of a complete task except `take`, which needs `&mut` access to the
+        // handle.
+        let stage = unsafe { &*ptr.cast::<Task<F>>().as_ref().stage.get() };
+        match stage {
+            Stage::Done(out) => (out as *const Result<T, Error>).cast(),
+            _ => core::ptr::null(),
+        }
+    }
+
+    unsafe fn take(ptr: NonNull<Header>, dst: *mut ()) {
+        // SAFETY: called on complete tasks whose output is not borrowed.
+        let stage = unsafe { &mut *ptr.cast::<Task<F>>().as_ref().stage.get() };
+        if let Stage::Done(out) = core::mem::replace(stage, Stage::Taken) {
+            // SAFETY: the caller passes an `Option<Result<T, Error>>`.
+            unsafe { *dst.cast::<Option<Result<T, Error>>>() = Some(out) };
+        }
+    }
+}
+
+/// Marks the task complete, runs its `on_cancel` callbacks if it was
+/// canceled, then schedules its waiter, or reports its failure if detached.
+fn complete(header: &Header, failure: Option<Error>) {
+    header.set(COMPLETE);
+    header.clear(CANCEL);
+    let canceled = matches!(failure, Some(Error::Canceled));
+    let (callbacks, handler, name) = header.peek_extras(|e| match e {
+        Some(e) => (
+            if canceled {
+                core::mem::take(&mut e.on_cancel)
+            } else {
+                Vec::new()
+            },
+            e.handler.take(),
+            e.name,
+        ),
+        None => (Vec::new(), None, None),
+    });
+    for f in callbacks {
+        f();
+    }
+    if let Some(w) = header.waiter.take() {
+        w.wake();
+    }
+    if header.state() & DETACHED != 0
+        && let Some(error) = failure
+    {
+        match handler {
+            Some(h) => h(error),
+            None => header.core().report_failure(&error, name),
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Wakers
+
+static TASK_WAKER: RawWakerVTable =
+    RawWakerVTable::new(waker_clone, waker_wake, waker_wake_by_ref, waker_drop);
+
+fn raw_waker(ptr: NonNull<Header>) -> RawWaker {
+    RawWaker::new(ptr.as_ptr().cast_const().cast(), &TASK_WAKER)
+}
+
+/// Whether the caller runs on the thread owning the task's executor.
+#[cfg(feature = "std")]
+fn on_owner_thread(ptr: NonNull<Header>) -> bool {
+    // SAFETY: the waker calling this holds a reference, so the header and
+    // (through the header's strong count) the core are alive; `core` and
+    // the core's `home` are written once before any waker exists.
+    unsafe { executor::is_home((*ptr.as_ptr()).core) }
+}
+
+fn header_ptr(data: *const ()) -> NonNull<Header> {
+    // SAFETY: task wakers are only built from non-null header pointers.
+    unsafe { NonNull::new_unchecked(data.cast_mut().cast()) }
+}
+
+// Without `std` there is one thread of control, so every waker operation
+// takes the owner's path.
+
+unsafe fn waker_clone(data: *const ()) -> RawWaker {
+    let ptr = header_ptr(data);
+    #[cfg(feature = "std")]
+    if !on_owner_thread(ptr) {
+        return foreign_clone(ptr);
+    }
+    // SAFETY: owner thread, live header (the cloned waker holds a count).
+    let refs = unsafe { &ptr.as_ref().refs };
+    refs.set(refs.get() + 1);
+    raw_waker(ptr)
+}
+
+unsafe fn waker_wake(data: *const ()) {
+    let ptr = header_ptr(data);
+    #[cfg(feature = "std")]
+    if !on_owner_thread(ptr) {
+        return foreign_op(ptr, ForeignOp::Wake);
+    }
+    schedule_by_ref(ptr);
+    // SAFETY: waking by value gives up the waker's reference.
+    unsafe { release(ptr) };
+}
+
+unsafe fn waker_wake_by_ref(data: *const ()) {
+    let ptr = header_ptr(data);
+    #[cfg(feature = "std")]
+    if !on_owner_thread(ptr) {
+        return foreign_op(ptr, ForeignOp::WakeByRef);
+    }
+    schedule_by_ref(ptr);
+}
+
+unsafe fn waker_drop(data: *const ()) {
+    let ptr = header_ptr(data);
+    #[cfg(feature = "std")]
+    if !on_owner_thread(ptr) {
+        return foreign_op(ptr, ForeignOp::Release);
+    }
+    // SAFETY: dropping the waker gives up its reference.
+    unsafe { release(ptr) };
+}
+
+/// A waker operation made on a thread that does not own the task.
+#[cfg(feature = "std")]
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum ForeignOp {
+    /// Take one reference (a clone made on a foreign thread).
+    Retain,
+    /// Give up one reference.
+    Release,
+    /// Schedule, then give up one reference.
+    Wake,
+    /// Schedule.
+    WakeByRef,
+}
+
+/// Applies an operation queued by a foreign thread, on the owner thread.
+#[cfg(feature = "std")]
+///
+/// # Safety
+/// `ptr` is a task whose count includes every reference the queued
+/// operations still to be applied will release, in queue order.
+pub(crate) unsafe fn apply_foreign(ptr: NonNull<Header>, op: ForeignOp) {
+    match op {
+        ForeignOp::Retain => {
+            // SAFETY: live by the contract.
+            let refs = unsafe { &ptr.as_ref().refs };
+            refs.set(refs.get() + 1);
+        }
+        // SAFETY: the reference released is the one the op stands for.
+        ForeignOp::Release => unsafe { release(ptr) },
+        ForeignOp::Wake => {
+            schedule_by_ref(ptr);
+            // SAFETY: as above.
+            unsafe { release(ptr) };
+        }
+        ForeignOp::WakeByRef => schedule_by_ref(ptr),
+    }
+}
+
+#[cfg(feature = "std")]
+fn foreign_op(ptr: NonNull<Header>, op: ForeignOp) {
+    // SAFETY: the header is alive (the calling waker holds a count that only
+    // the owner thread can release, after this op in queue order) and
+    // `core` is never written after creation; the core's remote queue is
+    // `Sync`.
+    let core = unsafe { (*ptr.as_ptr()).core };
+    // SAFETY: as above: the core outlives its tasks.
+    unsafe { executor::remote(core) }.push(ptr, op);
+}
+
+/// A clone made on a foreign thread: a boxed pointer whose every operation
+/// goes through the owner's queue, after the `Retain` queued here.
+#[cfg(feature = "std")]
+fn foreign_clone(ptr: NonNull<Header>) -> RawWaker {
+    foreign_op(ptr, ForeignOp::Retain);
+    foreign_waker(ptr)
+}
+
+#[cfg(feature = "std")]
+static FOREIGN_WAKER: RawWakerVTable = RawWakerVTable::new(
+    foreign_waker_clone,
+    foreign_waker_wake,
+    foreign_waker_wake_by_ref,
+    foreign_waker_drop,
+);
+
+#[cfg(feature = "std")]
+fn foreign_waker(ptr: NonNull<Header>) -> RawWaker {
+    let boxed = Box::new(ptr.as_ptr() as usize);
+    RawWaker::new(Box::into_raw(boxed).cast_const().cast(), &FOREIGN_WAKER)
+}
+
+#[cfg(feature = "std")]
+fn foreign_target(data: *const ()) -> NonNull<Header> {
+    // SAFETY: foreign wakers are built by `foreign_waker` from a boxed,
+    // non-null header address.
+    unsafe { NonNull::new_unchecked(*data.cast::<usize>() as *mut Header) }
+}
+
+#[cfg(feature = "std")]
+unsafe fn foreign_waker_clone(data: *const ()) -> RawWaker {
+    foreign_clone(foreign_target(data))
+}
+
+#[cfg(feature = "std")]
+unsafe fn foreign_waker_wake(data: *const ()) {
+    foreign_op(foreign_target(data), ForeignOp::Wake);
+    // SAFETY: the box made by `foreign_waker`, given up by waking by value.
+    drop(unsafe { Box::from_raw(data.cast_mut().cast::<usize>()) });
+}
+
+#[cfg(feature = "std")]
+unsafe fn foreign_waker_wake_by_ref(data: *const ()) {
+    foreign_op(foreign_target(data), ForeignOp::WakeByRef);
+}
+
+#[cfg(feature = "std")]
+unsafe fn foreign_waker_drop(data: *const ()) {
+    foreign_op(foreign_target(data), ForeignOp::Release);
+    // SAFETY: the box made by `foreign_waker`, given up by dropping.
+    drop(unsafe { Box::from_raw(data.cast_mut().cast::<usize>()) });
+}
+
+/// The task currently polled, if the caller runs inside one.
+pub(crate) fn current() -> Option<TaskRef> {
+    let ptr = executor::try_with_core(|core| core.current_task())??;
+    // The executor holds a reference to the task it polls; this one is new.
+    let borrowed = ManuallyDrop::new(TaskRef { ptr });
+    Some(TaskRef::clone(&borrowed))
+}

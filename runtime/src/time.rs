@@ -1,0 +1,165 @@
+//! Time: sleeping, deadlines and timeouts.
+//!
+//! [`sleep`] fixes its deadline when it is called (Lwt's `sleep` starts
+//! counting at once, not when first awaited) and arms a timer in the
+//! executor's queue (a 4-ary heap over a slab) when first polled. Dropping a
+//! [`Sleep`] cancels its timer and frees it at once. A sleep is cancelable:
+//! a cancellation delivered to it resolves it with [`Error::Canceled`].
+//!
+//! "Now" is read from the platform at most once per round of the event loop
+//! and is the same for every task in the round; on simulated time it only
+//! moves when every task waits.
+
+use core::future::Future;
+use core::pin::Pin;
+use core::task::{Context, Poll};
+use core::time::Duration;
+
+use crate::Error;
+use crate::compose::pick2;
+use crate::executor::{self, with_core};
+use crate::platform::Instant;
+
+/// The current time of the running executor.
+///
+/// # Panics
+/// Outside [`crate::run`].
+#[track_caller]
+pub fn now() -> Instant {
+    with_core(|core| core.now())
+}
+
+/// How many timers are armed in the running executor.
+///
+/// # Panics
+/// Outside [`crate::run`].
+#[track_caller]
+pub fn pending_timers() -> usize {
+    with_core(|core| core.timers.borrow().len())
+}
+
+/// Waits for `duration` (Lwt_unix's `sleep`, Mirage's `Time.sleep_ns`).
+///
+/// # Panics
+/// Outside [`crate::run`].
+#[track_caller]
+pub fn sleep(duration: Duration) -> Sleep {
+    sleep_until(now() + duration)
+}
+
+/// Waits until `deadline`. A deadline in the past still waits for the next
+/// round.
+pub fn sleep_until(deadline: Instant) -> Sleep {
+    Sleep {
+        deadline,
+        timer: None,
+    }
+}
+
+/// The future of [`sleep`] and [`sleep_until`].
+#[derive(Debug)]
+#[must_use = "futures do nothing unless awaited"]
+pub struct Sleep {
+    deadline: Instant,
+    /// The executor and slot of the armed timer.
+    timer: Option<(u64, u32)>,
+}
+
+impl Sleep {
+    /// When the sleep ends.
+    pub fn deadline(&self) -> Instant {
+        self.deadline
+    }
+
+    fn disarm(&mut self) {
+        if let Some((core_id, slot)) = self.timer.take() {
+            executor::try_with_core(|core| {
+                if core.id == core_id {
+                    core.timers.borrow_mut().remove(slot);
+                }
+            });
+        }
+    }
+}
+
+impl Future for Sleep {
+    type Output = Result<(), Error>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        if crate::cancel::cancel_requested() {
+            self.disarm();
+            return Poll::Ready(Err(Error::Canceled));
+        }
+        let deadline = self.deadline;
+        let fired = with_core(|core| {
+            let mut timers = core.timers.borrow_mut();
+            match self.timer {
+                Some((core_id, slot)) if core_id == core.id => {
+                    if timers.fired(slot) {
+                        return true;
+                    }
+                    timers.set_waker(slot, cx.waker());
+                }
+                _ => {
+                    let slot = timers.insert(deadline, cx.waker().clone());
+                    self.timer = Some((core.id, slot));
+                }
+            }
+            false
+        });
+        if fired {
+            self.disarm();
+            Poll::Ready(Ok(()))
+        } else {
+            Poll::Pending
+        }
+    }
+}
+
+impl Drop for Sleep {
+    fn drop(&mut self) {
+        self.disarm();
+    }
+}
+
+/// A promise that is rejected with [`Error::Timeout`] after `duration`
+/// (Lwt_unix's `timeout`).
+#[track_caller]
+pub fn timeout(duration: Duration) -> Timeout {
+    Timeout {
+        sleep: sleep(duration),
+    }
+}
+
+/// The future of [`timeout`]: never fulfilled.
+#[derive(Debug)]
+#[must_use = "futures do nothing unless awaited"]
+pub struct Timeout {
+    sleep: Sleep,
+}
+
+impl Future for Timeout {
+    type Output = Result<core::convert::Infallible, Error>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        Pin::new(&mut self.sleep)
+            .poll(cx)
+            .map(|r| Err(r.err().unwrap_or(Error::Timeout)))
+    }
+}
+
+/// Runs `future` for at most `duration`: its result if it resolves first,
+/// else [`Error::Timeout`] after canceling it (Lwt_unix's `with_timeout`,
+/// which is `pick [timeout d; f ()]`). The deadline is fixed when this is
+/// called.
+#[track_caller]
+pub fn with_timeout<F, T>(duration: Duration, future: F) -> impl Future<Output = Result<T, Error>>
+where
+    F: IntoFuture<Output = Result<T, Error>>,
+{
+    let timeout = timeout(duration);
+    pick2(future.into_future(), async move {
+        let Err(e) = timeout.await;
+        Err(e)
+    })
+}
