@@ -3,8 +3,11 @@
 //! ```text
 //! cargo run -- <unikernel> [--uefi] [--kvm] [--mem <MiB>] [--gdb]
 //!                          [--timeout <seconds>] [--qemu-arg <arg>]...
+//!                          [-- key=value...]
 //! cargo run -- --list
 //! ```
+//!
+//! Everything after a second `--` is a runtime argument for the unikernel.
 //!
 //! Parsing is strict: an unknown option, a missing or malformed value, or
 //! a second unikernel name is an error that says what was expected, and the
@@ -18,7 +21,7 @@ pub const DEFAULT_MEM_MIB: u32 = 64;
 
 /// The usage text printed by `--help` and after a usage error.
 pub const USAGE: &str = "\
-usage: cargo run -- <unikernel> [options]
+usage: cargo run -- <unikernel> [options] [-- key=value...]
        cargo run -- --list
 options:
   --uefi              boot the UEFI image under OVMF (default: BIOS)
@@ -28,7 +31,10 @@ options:
   --timeout <seconds> kill the guest if it has not exited after this long (status 124)
   --qemu-arg <arg>    pass one more argument to QEMU (repeatable)
   --list              list the unikernels and test images
-  -h, --help          print this help";
+  -h, --help          print this help
+runtime arguments (after `--`) reach the unikernel without rebuilding it;
+the kernel reads log=<error|warn|info|debug|trace> and
+alarm=<tsc-deadline|lapic|pit>, the unikernel reads its own keys";
 
 /// What the user asked for.
 #[derive(Debug, PartialEq)]
@@ -58,6 +64,8 @@ pub struct RunOptions {
     pub timeout: Option<Duration>,
     /// Extra QEMU arguments, appended last.
     pub qemu_args: Vec<String>,
+    /// `key=value` runtime arguments for the unikernel.
+    pub runtime_args: Vec<String>,
 }
 
 /// A usage error: what was wrong and what was expected.
@@ -82,9 +90,16 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Command, UsageErr
         gdb: false,
         timeout: None,
         qemu_args: Vec::new(),
+        runtime_args: Vec::new(),
     };
     while let Some(arg) = args.next() {
         match arg.as_str() {
+            "--" => {
+                options.runtime_args = args
+                    .by_ref()
+                    .map(runtime_argument)
+                    .collect::<Result<_, _>>()?;
+            }
             "-h" | "--help" => return Ok(Command::Help),
             "--list" => return Ok(Command::List),
             "--uefi" => options.uefi = true,
@@ -133,6 +148,15 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Command, UsageErr
     Ok(Command::Run(options))
 }
 
+fn runtime_argument(argument: String) -> Result<String, UsageError> {
+    match argument.split_once('=') {
+        Some((key, _)) if !key.is_empty() && !argument.contains('\0') => Ok(argument),
+        _ => Err(UsageError(format!(
+            "runtime argument `{argument}` is not of the form key=value (e.g. hello=Bonjour)"
+        ))),
+    }
+}
+
 fn value_of(
     option: &str,
     what: &str,
@@ -179,6 +203,28 @@ mod tests {
         assert_eq!(options.mem_mib, 48);
         assert_eq!(options.timeout, Some(Duration::from_millis(2500)));
         assert_eq!(options.qemu_args, ["-smp", "1"]);
+    }
+
+    #[test]
+    fn everything_after_a_double_dash_is_a_runtime_argument() {
+        let options = run("hello_key --mem 40 -- hello=Bonjour --uefi=1 empty=");
+        assert_eq!(options.mem_mib, 40);
+        assert!(!options.uefi);
+        assert_eq!(
+            options.runtime_args,
+            ["hello=Bonjour", "--uefi=1", "empty="]
+        );
+    }
+
+    #[test]
+    fn a_runtime_argument_without_a_key_is_a_usage_error() {
+        assert_eq!(
+            parse_str("hello_key -- hello=Bonjour verbose")
+                .unwrap_err()
+                .0,
+            "runtime argument `verbose` is not of the form key=value (e.g. hello=Bonjour)"
+        );
+        assert!(parse_str("hello_key -- =x").is_err());
     }
 
     #[test]

@@ -47,7 +47,18 @@ fn main() -> ExitCode {
             image.kernel
         );
     }
-    let outcome = qemu::command(&tools, image, &options)
+    let args_file = if options.runtime_args.is_empty() {
+        None
+    } else {
+        match qemu::ArgsFile::write(&options.runtime_args) {
+            Ok(file) => Some(file),
+            Err(error) => {
+                eprintln!("unikit: cannot write the runtime arguments: {error}");
+                return ExitCode::from(qemu::STATUS_NO_GUEST_STATUS);
+            }
+        }
+    };
+    let outcome = qemu::command(&tools, image, &options, args_file.as_ref())
         .spawn()
         .and_then(|child| qemu::wait(child, options.timeout));
     let outcome = match outcome {

@@ -11,7 +11,9 @@
 use crate::cli::RunOptions;
 use crate::host::Tools;
 use crate::images::Image;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus};
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 use unikit_drivers::qemu_exit;
 
@@ -25,8 +27,47 @@ pub const STATUS_NO_GUEST_STATUS: u8 = 125;
 /// Runner exit status: QEMU is missing and could not be installed.
 pub const STATUS_NO_QEMU: u8 = 127;
 
-/// The QEMU command line that boots `image` as `options` say.
-pub fn command(tools: &Tools, image: &Image, options: &RunOptions) -> Command {
+/// The runtime arguments, written NUL-separated to a temporary file that
+/// QEMU hands the guest as the fw_cfg item `opt/unikit/args`; removed when
+/// dropped.
+pub struct ArgsFile(PathBuf);
+
+/// The fw_cfg name the kernel reads runtime arguments from.
+pub const ARGS_FW_CFG_NAME: &str = "opt/unikit/args";
+
+impl ArgsFile {
+    /// Writes `args` to a new temporary file.
+    pub fn write(args: &[String]) -> std::io::Result<ArgsFile> {
+        static COUNT: AtomicU32 = AtomicU32::new(0);
+        let path = std::env::temp_dir().join(format!(
+            "unikit-args-{}-{}",
+            std::process::id(),
+            COUNT.fetch_add(1, Ordering::Relaxed)
+        ));
+        std::fs::write(&path, args.join("\0"))?;
+        Ok(ArgsFile(path))
+    }
+
+    /// Where the file is.
+    pub fn path(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for ArgsFile {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
+/// The QEMU command line that boots `image` as `options` say, with the
+/// runtime arguments in `args` (if any).
+pub fn command(
+    tools: &Tools,
+    image: &Image,
+    options: &RunOptions,
+    args: Option<&ArgsFile>,
+) -> Command {
     let mut command = Command::new(&tools.qemu);
     let (accel, cpu) = if options.kvm {
         ("kvm", "host")
@@ -56,6 +97,13 @@ pub fn command(tools: &Tools, image: &Image, options: &RunOptions) -> Command {
         ));
     if let Some(ovmf) = &tools.ovmf {
         command.arg("-bios").arg(ovmf);
+    }
+    if let Some(args) = args {
+        // QEMU's option syntax doubles a comma inside a value.
+        let path = args.path().display().to_string().replace(',', ",,");
+        command
+            .arg("-fw_cfg")
+            .arg(format!("name={ARGS_FW_CFG_NAME},file={path}"));
     }
     if options.gdb {
         command.args(["-s", "-S"]);
@@ -164,8 +212,14 @@ mod tests {
             gdb: true,
             timeout: None,
             qemu_args: vec!["-smp".into(), "1".into()],
+            runtime_args: vec!["hello=Bonjour".into()],
         };
-        let command = command(&tools, &image, &options);
+        let args = ArgsFile::write(&options.runtime_args).unwrap();
+        assert_eq!(
+            std::fs::read_to_string(args.path()).unwrap(),
+            "hello=Bonjour"
+        );
+        let command = command(&tools, &image, &options, Some(&args));
         let args: Vec<_> = command.get_args().map(|a| a.to_str().unwrap()).collect();
         let line = args.join(" ");
         assert!(line.starts_with("-accel tcg -cpu max -m 40 "), "{line}");
@@ -177,7 +231,11 @@ mod tests {
             line.contains("-drive format=raw,snapshot=on,file=/u.img"),
             "{line}"
         );
-        assert!(line.contains("-bios /fw/OVMF.fd -s -S"), "{line}");
+        assert!(
+            line.contains("-bios /fw/OVMF.fd -fw_cfg name=opt/unikit/args,file=/"),
+            "{line}"
+        );
+        assert!(line.contains(" -s -S "), "{line}");
         assert!(line.ends_with("-smp 1"), "{line}");
     }
 }

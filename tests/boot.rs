@@ -128,9 +128,25 @@ fn log_timestamps_start_near_zero_and_never_go_backwards() {
 }
 
 #[test]
-fn in_guest_kernel_checks_all_pass() {
-    let boot = boot("test-kernel", &[]);
+fn in_guest_kernel_checks_all_pass_with_the_lapic_alarm() {
+    assert_kernel_checks_pass("lapic");
+}
+
+#[test]
+fn in_guest_kernel_checks_all_pass_with_the_pit_alarm() {
+    assert_kernel_checks_pass("pit");
+}
+
+fn assert_kernel_checks_pass(alarm: &str) {
+    let boot = boot("test-kernel", &["--", &format!("alarm={alarm}")]);
     boot.assert_status(0);
+    assert!(
+        boot.log_lines()[0]
+            .message
+            .contains(&format!(", alarm {alarm}, ")),
+        "{}",
+        boot.console
+    );
     boot.assert_every_line_is_a_log_line();
     let lines = boot.log_lines();
     let checks: Vec<&str> = lines
@@ -222,6 +238,109 @@ fn out_of_memory_reports_the_failed_allocation_and_exits_6() {
     assert!(
         report.ends_with("exiting with status 6 (out-of-memory)"),
         "{report}"
+    );
+}
+
+#[test]
+fn forcing_an_absent_alarm_source_is_a_clear_error() {
+    // QEMU's TCG has no TSC-deadline timer; under KVM the same image boots.
+    let boot = boot("test-kernel", &["--", "alarm=tsc-deadline"]);
+    match boot.status {
+        Some(1) => assert_eq!(
+            boot.report(),
+            "test-kernel cannot start: alarm=tsc-deadline: this CPU has no such timer"
+        ),
+        _ => {
+            boot.assert_status(0);
+            assert!(
+                boot.console.contains(", alarm tsc-deadline, "),
+                "{}",
+                boot.console
+            );
+        }
+    }
+}
+
+#[test]
+fn a_bad_kernel_argument_says_what_was_expected_and_exits_1() {
+    let boot = boot("noop", &["--", "alarm=hpet"]);
+    boot.assert_status(1);
+    assert_eq!(
+        boot.report(),
+        "noop cannot start: alarm=hpet: expected one of tsc-deadline, lapic, pit"
+    );
+}
+
+#[test]
+fn a_runtime_argument_that_is_not_key_value_is_refused_by_the_runner() {
+    let output = runner(&["noop", "--", "log=debug", "verbose"]);
+    assert_eq!(output.status.code(), Some(2));
+    let messages = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        messages.starts_with("unikit: runtime argument `verbose` is not of the form key=value"),
+        "{messages}"
+    );
+}
+
+#[test]
+fn the_log_argument_sets_the_level_without_rebuilding() {
+    let quiet = boot("noop", &[]);
+    let verbose = boot("noop", &["--", "log=debug"]);
+    quiet.assert_status(0);
+    verbose.assert_status(0);
+    let debug_lines = |boot: &Boot| {
+        boot.log_lines()
+            .iter()
+            .filter(|l| l.level == "DEBUG")
+            .count()
+    };
+    assert_eq!(debug_lines(&quiet), 0, "{}", quiet.console);
+    assert!(
+        verbose.console.contains("DEBUG [kernel] noop finished"),
+        "{}",
+        verbose.console
+    );
+}
+
+#[test]
+fn lines_typed_on_the_serial_console_reach_the_unikernel() {
+    let mut child = Command::new(RUNNER)
+        .args(["test-serial-input", "--timeout", TIMEOUT_SECONDS])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let mut stdout = std::io::BufReader::new(child.stdout.take().unwrap());
+    let mut console = String::new();
+    while !console.ends_with("] INFO [test_serial_input] ready\n") {
+        let mut line = String::new();
+        assert_ne!(
+            std::io::BufRead::read_line(&mut stdout, &mut line).unwrap(),
+            0,
+            "{console}"
+        );
+        console.push_str(&line);
+    }
+    stdin
+        .write_all(b"hello unikernel\r\nsecond line\nquit\n")
+        .unwrap();
+    stdout.read_to_string(&mut console).unwrap();
+    assert_eq!(child.wait().unwrap().code(), Some(0), "{console}");
+    let lines: Vec<&str> = console_log::parse_all(&console)
+        .into_iter()
+        .filter(|line| line.source == "test_serial_input")
+        .map(|line| line.message)
+        .collect();
+    assert_eq!(
+        lines,
+        [
+            "ready",
+            "line 1: hello unikernel",
+            "line 2: second line",
+            "line 3: quit"
+        ]
     );
 }
 

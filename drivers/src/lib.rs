@@ -10,11 +10,15 @@
 //! | module | device |
 //! |---|---|
 //! | [`tsc`] | the time-stamp counter and its CPUID frequency leaves |
-//! | [`pit`] | the 8254 programmable interval timer, channel 2, as a reference clock |
+//! | [`pit`] | the 8254 programmable interval timer: reference clock and one-shot alarm |
+//! | [`fw_cfg`] | QEMU's firmware configuration files (runtime arguments) |
+//! | [`pic`] | the legacy 8259 pair, remapped and masked |
 //! | [`qemu_exit`] | QEMU's `isa-debug-exit` device and the exit statuses it carries |
 
 #![cfg_attr(not(test), no_std)]
 
+pub mod fw_cfg;
+pub mod pic;
 pub mod pit;
 pub mod qemu_exit;
 pub mod tsc;

@@ -79,6 +79,14 @@ pub fn now_ns() -> u64 {
     )
 }
 
+/// TSC ticks in `nanos` nanoseconds at the calibrated rate.
+pub fn ns_to_ticks(nanos: u64) -> u64 {
+    let hz = TSC_HZ.load(Ordering::Relaxed);
+    let seconds = nanos / 1_000_000_000;
+    let remainder = nanos % 1_000_000_000;
+    seconds * hz + remainder * hz / 1_000_000_000
+}
+
 /// The TSC value at kernel entry.
 pub fn entry_tsc() -> u64 {
     BOOT_TSC.load(Ordering::Relaxed)

@@ -14,6 +14,7 @@
 use core::fmt;
 use spin::mutex::SpinMutex;
 use uart_16550::backend::PioBackend;
+use uart_16550::spec::registers::IER;
 use uart_16550::{Config, Uart16550};
 use x86_64::instructions::interrupts;
 
@@ -50,6 +51,27 @@ pub fn write_fmt(args: fmt::Arguments) {
             // Writing to the UART cannot fail; a formatting error of the
             // caller's Display impl truncates the text, as `print!` does.
             let _ = fmt::Write::write_fmt(&mut UartWriter(uart), args);
+        }
+    });
+}
+
+/// Enables the UART's "received data available" interrupt.
+pub fn enable_receive_interrupt() {
+    interrupts::without_interrupts(|| {
+        if let Some(uart) = UART.lock().as_mut() {
+            uart.enable_interrupts(IER::DATA_READY);
+        }
+    });
+}
+
+/// Hands every byte waiting in the UART's receive FIFO to `sink`. Called
+/// from the IRQ4 handler; the lock is never held with interrupts enabled.
+pub fn drain_received(mut sink: impl FnMut(u8)) {
+    interrupts::without_interrupts(|| {
+        if let Some(uart) = UART.lock().as_mut() {
+            while let Ok(byte) = uart.try_receive_byte() {
+                sink(byte);
+            }
         }
     });
 }

@@ -29,7 +29,8 @@ pub fn breakpoints_handled() -> u64 {
     BREAKPOINTS.load(Ordering::Relaxed)
 }
 
-/// Builds and loads the IDT. Call after [`gdt::init`].
+/// Builds and loads the IDT, with the device handlers of
+/// [`crate::interrupts`]. Call after [`gdt::init`].
 pub fn init() {
     IDT.call_once(|| {
         let mut idt = InterruptDescriptorTable::new();
@@ -60,6 +61,7 @@ pub fn init() {
         idt.vmm_communication_exception
             .set_handler_fn(vmm_communication);
         idt.security_exception.set_handler_fn(security_exception);
+        crate::interrupts::install(&mut idt);
         // SAFETY: the IST indices name stacks that `gdt::init` placed in the
         // TSS, used by no other handler.
         unsafe {

@@ -11,7 +11,11 @@
 //!    ([`gdt`]), then an IDT covering every CPU exception ([`exceptions`]);
 //! 4. the TSC rate, from CPUID or measured against the PIT ([`clock`]);
 //! 5. the heap, the largest usable RAM region through the bootloader's
-//!    physical-memory mapping ([`heap`]).
+//!    physical-memory mapping ([`memory`], [`heap`]);
+//! 6. the runtime arguments, from QEMU's fw_cfg ([`args`]);
+//! 7. the interrupt controllers found in ACPI's MADT ([`acpi`], [`apic`]),
+//!    the one-shot alarm source ([`alarm`]), serial receive on IRQ4
+//!    ([`serial_input`]), then interrupts on ([`interrupts`], [`events`]).
 //!
 //! Then it prints a banner and runs `start`. Its outcome decides the exit
 //! status ([`fatal`]): `Ok` exits 0; `Err` logs the error and exits 1; a
@@ -29,20 +33,31 @@
 
 extern crate alloc;
 
+pub mod acpi;
+pub mod alarm;
+pub mod apic;
+pub mod args;
 pub mod clock;
 pub mod console;
+pub mod events;
 pub mod exceptions;
 pub mod fatal;
 pub mod gdt;
 pub mod heap;
+pub mod interrupts;
 pub mod logger;
+pub mod memory;
 #[cfg(not(test))]
 mod panic;
 pub mod selftest;
+pub mod serial_input;
 pub mod stack;
 
 pub use bootloader_api;
 
+use alarm::AlarmSource;
+use alloc::format;
+use alloc::string::String;
 use bootloader_api::BootInfo;
 use bootloader_api::config::{BootloaderConfig, Mapping};
 use core::fmt::Display;
@@ -93,13 +108,22 @@ pub fn boot<E: Display>(
         .physical_memory_offset
         .into_option()
         .expect("BOOTLOADER_CONFIG asks for the physical memory mapping");
+    memory::init(physical_memory_offset);
     let heap_size = heap::init(&boot_info.memory_regions, physical_memory_offset);
+    let alarm_source = match configure(boot_info.rsdp_addr.into_option()) {
+        Ok(source) => source,
+        Err(error) => {
+            log::error!(target: "kernel", "{name} cannot start: {error}");
+            fatal::exit(ExitStatus::Error)
+        }
+    };
     log::info!(
         target: "kernel",
-        "unikit: starting {name} (TSC {}.{:03} GHz from {}, heap {} KiB, boot took {} us)",
+        "unikit: starting {name} (TSC {}.{:03} GHz from {}, alarm {}, heap {} KiB, boot took {} us)",
         calibration.tsc_hz / 1_000_000_000,
         calibration.tsc_hz / 1_000_000 % 1_000,
         calibration.source,
+        alarm_source.name(),
         heap_size / 1024,
         clock::now_ns() / 1_000
     );
@@ -113,4 +137,35 @@ pub fn boot<E: Display>(
             fatal::exit(ExitStatus::Error)
         }
     }
+}
+
+/// Reads the runtime arguments, applies the kernel's own (`log=`,
+/// `alarm=`), sets up the interrupt controllers and the alarm, and turns
+/// interrupts on. Returns the alarm source in use.
+fn configure(rsdp: Option<u64>) -> Result<AlarmSource, String> {
+    args::init().map_err(|error| format!("{error}"))?;
+    if let Some(level) = args::get("log") {
+        let level: LevelFilter = level.parse().map_err(|_| {
+            format!("log={level}: expected one of off, error, warn, info, debug, trace")
+        })?;
+        log::set_max_level(level);
+    }
+    let alarm_source = match args::get("alarm") {
+        None => AlarmSource::best_available(),
+        Some(name) => {
+            let source = AlarmSource::from_name(name)
+                .ok_or_else(|| format!("alarm={name}: expected one of tsc-deadline, lapic, pit"))?;
+            if !source.is_available() {
+                return Err(format!("alarm={name}: this CPU has no such timer"));
+            }
+            source
+        }
+    };
+    let topology = acpi::interrupt_topology(rsdp)
+        .map_err(|error| format!("cannot read the interrupt controllers from ACPI: {error:?}"))?;
+    apic::init(topology, alarm_source.lapic_timer_mode());
+    alarm::init(alarm_source);
+    serial_input::enable();
+    x86_64::instructions::interrupts::enable();
+    Ok(alarm_source)
 }

@@ -37,12 +37,13 @@ fn options(uefi: bool, mem_mib: u32, timeout: Option<Duration>) -> RunOptions {
         gdb: false,
         timeout,
         qemu_args: Vec::new(),
+        runtime_args: Vec::new(),
     }
 }
 
 fn boot_once(tools: &Tools, image: &Image, uefi: bool) -> BootTimes {
     let started = Instant::now();
-    let mut child = qemu::command(tools, image, &options(uefi, DEFAULT_MEM_MIB, None))
+    let mut child = qemu::command(tools, image, &options(uefi, DEFAULT_MEM_MIB, None), None)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .spawn()
@@ -78,7 +79,7 @@ fn median<T: Ord + Copy>(mut values: Vec<T>) -> T {
 
 fn boots_with(tools: &Tools, image: &Image, mem_mib: u32) -> bool {
     let options = options(false, mem_mib, Some(Duration::from_secs(20)));
-    let child = qemu::command(tools, image, &options)
+    let child = qemu::command(tools, image, &options, None)
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::null())

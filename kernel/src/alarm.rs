@@ -1,0 +1,211 @@
+//! Tickless one-shot alarms: the hardware timer is programmed for the
+//! earliest deadline the event loop has, and for nothing else.
+//!
+//! Three sources, best first; each can be forced with the runtime argument
+//! `alarm=tsc-deadline|lapic|pit`, and the test suite boots with each so
+//! the fallbacks are exercised:
+//!
+//! - **TSC deadline**: the local APIC fires when the TSC reaches the value
+//!   written to `IA32_TSC_DEADLINE`. Exact, absolute, no conversion beyond
+//!   nanoseconds to TSC ticks. Needs CPUID.01H:ECX[24].
+//! - **LAPIC one-shot**: the local APIC timer counts down from an initial
+//!   count; its rate is measured against the TSC at boot. Relative, and at
+//!   most 2^32 counts (over a minute at QEMU's rate), so a longer sleep
+//!   wakes early and the loop re-arms.
+//! - **PIT**: channel 0 in mode 0 raises IRQ0 (through the I/O APIC, on the
+//!   GSI the MADT says) after at most about 55 ms; longer sleeps re-arm.
+//!
+//! Every source raises [`events::ALARM`]; waking early is harmless because
+//! the loop compares the clock with its deadlines, never counts interrupts.
+
+use crate::apic::{self, LapicTimerMode, vectors};
+use crate::{clock, events};
+use core::sync::atomic::{AtomicU8, AtomicU64, Ordering};
+use raw_cpuid::CpuId;
+use unikit_drivers::{pit, tsc};
+use x86_64::registers::model_specific::Msr;
+
+const IA32_TSC_DEADLINE: u32 = 0x6e0;
+
+/// A hardware source of one-shot alarms.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u8)]
+pub enum AlarmSource {
+    /// The local APIC in TSC-deadline mode.
+    TscDeadline = 1,
+    /// The local APIC timer's one-shot countdown.
+    LapicOneShot = 2,
+    /// The PIT's channel 0 in mode 0.
+    Pit = 3,
+}
+
+impl AlarmSource {
+    /// Every source, best first.
+    pub const ALL: [AlarmSource; 3] = [
+        AlarmSource::TscDeadline,
+        AlarmSource::LapicOneShot,
+        AlarmSource::Pit,
+    ];
+
+    /// The name used by the `alarm=` runtime argument.
+    pub fn name(self) -> &'static str {
+        match self {
+            AlarmSource::TscDeadline => "tsc-deadline",
+            AlarmSource::LapicOneShot => "lapic",
+            AlarmSource::Pit => "pit",
+        }
+    }
+
+    /// The source named `name`.
+    pub fn from_name(name: &str) -> Option<AlarmSource> {
+        Self::ALL.into_iter().find(|source| source.name() == name)
+    }
+
+    /// Whether this machine has it.
+    pub fn is_available(self) -> bool {
+        match self {
+            AlarmSource::TscDeadline => CpuId::new()
+                .get_feature_info()
+                .is_some_and(|features| features.has_tsc_deadline()),
+            AlarmSource::LapicOneShot | AlarmSource::Pit => true,
+        }
+    }
+
+    /// The best source this machine has.
+    pub fn best_available() -> AlarmSource {
+        Self::ALL
+            .into_iter()
+            .find(|source| source.is_available())
+            .unwrap_or(AlarmSource::Pit)
+    }
+
+    /// How the local APIC timer must count for this source.
+    pub fn lapic_timer_mode(self) -> LapicTimerMode {
+        match self {
+            AlarmSource::TscDeadline => LapicTimerMode::TscDeadline,
+            AlarmSource::LapicOneShot | AlarmSource::Pit => LapicTimerMode::OneShot,
+        }
+    }
+}
+
+static SOURCE: AtomicU8 = AtomicU8::new(0);
+/// Local APIC timer counts per second (after the divider).
+static LAPIC_TIMER_HZ: AtomicU64 = AtomicU64::new(0);
+
+/// The source in use, once [`init`] has run.
+pub fn source() -> Option<AlarmSource> {
+    match SOURCE.load(Ordering::Relaxed) {
+        1 => Some(AlarmSource::TscDeadline),
+        2 => Some(AlarmSource::LapicOneShot),
+        3 => Some(AlarmSource::Pit),
+        _ => None,
+    }
+}
+
+/// Local APIC timer counts per second, as measured at boot.
+pub fn lapic_timer_hz() -> u64 {
+    LAPIC_TIMER_HZ.load(Ordering::Relaxed)
+}
+
+/// Starts using `source` (the APIC must be initialised with its timer
+/// mode). Measures the LAPIC timer against the TSC when it is the source.
+pub fn init(source: AlarmSource) {
+    if source == AlarmSource::LapicOneShot {
+        LAPIC_TIMER_HZ.store(measure_lapic_timer(), Ordering::Relaxed);
+    }
+    if source == AlarmSource::Pit {
+        apic::route_isa_irq(0, vectors::PIT);
+    }
+    SOURCE.store(source as u8, Ordering::Relaxed);
+}
+
+/// Counts LAPIC timer ticks over 2 ms of TSC time.
+fn measure_lapic_timer() -> u64 {
+    const WINDOW_NS: u64 = 2_000_000;
+    apic::with_local_apic(|local| {
+        // SAFETY: the timer is in one-shot mode; counting down from the
+        // maximum and stopping it (initial count 0) before it could reach
+        // zero raises no interrupt.
+        unsafe {
+            local.set_timer_initial(u32::MAX);
+            let start = clock::now_ns();
+            while clock::now_ns() - start < WINDOW_NS {
+                core::hint::spin_loop();
+            }
+            let elapsed_ns = clock::now_ns() - start;
+            let counted = u64::from(u32::MAX - local.timer_current());
+            local.set_timer_initial(0);
+            counted * 1_000_000_000 / elapsed_ns.max(1)
+        }
+    })
+    .unwrap_or(0)
+}
+
+/// Programs the alarm for `deadline_ns` (monotonic). A deadline already
+/// passed raises the alarm event at once. Bounded sources may fire earlier
+/// than a far deadline.
+pub fn arm(deadline_ns: u64) {
+    let now = clock::now_ns();
+    if deadline_ns <= now {
+        events::raise(events::ALARM);
+        return;
+    }
+    let delay = deadline_ns - now;
+    match source() {
+        Some(AlarmSource::TscDeadline) => {
+            let target = clock::entry_tsc() + clock::ns_to_ticks(deadline_ns);
+            let mut msr = Msr::new(IA32_TSC_DEADLINE);
+            // SAFETY: the local APIC timer is in TSC-deadline mode (CPUID
+            // says the MSR exists); writing a TSC value arms it once.
+            unsafe { msr.write(target.max(tsc::read() + 1)) };
+        }
+        Some(AlarmSource::LapicOneShot) => {
+            let counts = u128::from(delay) * u128::from(lapic_timer_hz()) / 1_000_000_000;
+            let counts = counts.clamp(1, u128::from(u32::MAX)) as u32;
+            // SAFETY: one-shot mode; a new initial count restarts the countdown.
+            apic::with_local_apic(|local| unsafe { local.set_timer_initial(counts) });
+        }
+        Some(AlarmSource::Pit) => pit::start_one_shot(pit::ticks_for_nanos(delay)),
+        None => events::raise(events::ALARM),
+    }
+}
+
+/// Cancels the programmed alarm, if the source can (the PIT's one shot is
+/// left to fire: a spurious wake-up is harmless).
+pub fn disarm() {
+    match source() {
+        Some(AlarmSource::TscDeadline) => {
+            let mut msr = Msr::new(IA32_TSC_DEADLINE);
+            // SAFETY: writing 0 disarms the TSC-deadline timer.
+            unsafe { msr.write(0) };
+        }
+        Some(AlarmSource::LapicOneShot) => {
+            // SAFETY: an initial count of 0 stops the one-shot timer.
+            apic::with_local_apic(|local| unsafe { local.set_timer_initial(0) });
+        }
+        Some(AlarmSource::Pit) | None => {}
+    }
+}
+
+/// Sleeps until `deadline_ns` by arming the alarm and halting, without an
+/// event loop: for boot-time code and in-guest checks.
+pub fn sleep_until(deadline_ns: u64) {
+    while clock::now_ns() < deadline_ns {
+        arm(deadline_ns);
+        events::wait_for_interrupt();
+        events::take();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sources_round_trip_through_their_names() {
+        for source in AlarmSource::ALL {
+            assert_eq!(AlarmSource::from_name(source.name()), Some(source));
+        }
+        assert_eq!(AlarmSource::from_name("hpet"), None);
+    }
+}
