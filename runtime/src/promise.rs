@@ -73,6 +73,8 @@ enum Repr<T> {
 
 const PENDING: u8 = 0;
 const RESOLVED: u8 = 1;
+/// Rejected with `Canceled`; remembered after the value is moved out.
+const CANCELED: u8 = 2;
 
 /// The shared state of a `wait`/`task` promise and its resolver.
 struct PromiseCell<T> {
@@ -121,7 +123,7 @@ impl<T> PromiseCell<T> {
         let canceled = matches!(result, Err(Error::Canceled));
         // SAFETY: pending, so no reference to the value exists.
         unsafe { *self.value.get() = Some(result) };
-        self.state.set(RESOLVED);
+        self.state.set(if canceled { CANCELED } else { RESOLVED });
         if canceled {
             for f in self.on_cancel.take() {
                 f();
@@ -145,7 +147,7 @@ impl<T> PromiseCell<T> {
             let mut callbacks = self.on_cancel.take();
             callbacks.push(f);
             self.on_cancel.set(callbacks);
-        } else if matches!(self.value(), Some(Err(Error::Canceled))) {
+        } else if self.state.get() == CANCELED {
             f();
         }
     }
@@ -361,7 +363,7 @@ impl<T> Resolver<T> {
 
     /// Whether the promise was canceled.
     pub fn is_canceled(&self) -> bool {
-        matches!(self.cell.value(), Some(Err(Error::Canceled)))
+        self.cell.state.get() == CANCELED
     }
 
     /// Runs `f` if the promise is canceled (see [`Promise::on_cancel`]).
