@@ -26,7 +26,9 @@
 //! [`crate::cancel`]) and then dropped: a task promise passes the request to
 //! its task, a `task` promise is rejected, a sleep is disarmed.
 //!
-//! A combinator polls all of its pending branches each time it is woken.
+//! A combinator of more than a few branches gives each branch a waker of
+//! its own and, when woken, polls only the branches that were woken (all of
+//! them under a cancellation request); a small one polls them all.
 
 use alloc::vec::Vec;
 use core::future::{Future, IntoFuture};
@@ -36,6 +38,7 @@ use core::task::{Context, Poll};
 use crate::Error;
 use crate::cancel::with_request;
 use crate::executor::with_core;
+use crate::ready::Readiness;
 
 enum Branch<F: Future> {
     Running(F),
@@ -43,10 +46,16 @@ enum Branch<F: Future> {
     Gone,
 }
 
+/// Up to this many branches, polling them all when woken costs less than
+/// giving each a waker of its own.
+const SMALL: usize = 8;
+
 /// Futures polled in place: the vector is never resized once built, so its
 /// elements never move.
 struct Set<F: Future> {
     items: Vec<Branch<F>>,
+    /// The branches' wakers, built at the first poll.
+    readiness: Option<Readiness>,
 }
 
 impl<F: Future> Set<F> {
@@ -60,24 +69,49 @@ impl<F: Future> Set<F> {
                 .into_iter()
                 .map(|f| Branch::Running(f.into_future()))
                 .collect(),
+            readiness: None,
         }
     }
 
-    /// Polls every running branch; returns the indices that completed now,
-    /// in order.
+    /// Polls the running branches that were woken (all of them in a small
+    /// set, at the first poll, under a cancellation request, or for a new
+    /// parent task); returns the indices that completed now, in order.
     fn poll_running(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Vec<usize> {
         // SAFETY: the elements are structurally pinned: the vector is never
         // resized and a running future is only dropped in place.
-        let items = unsafe { &mut self.get_unchecked_mut().items };
+        let this = unsafe { self.get_unchecked_mut() };
+        let n = this.items.len();
         let mut done = Vec::new();
-        for (i, branch) in items.iter_mut().enumerate() {
-            if let Branch::Running(f) = branch {
+        let mut poll = |items: &mut Vec<Branch<F>>, i: usize, cx: &mut Context<'_>| {
+            if let Branch::Running(f) = &mut items[i] {
                 // SAFETY: as above.
                 if let Poll::Ready(out) = unsafe { Pin::new_unchecked(f) }.poll(cx) {
-                    *branch = Branch::Done(out);
+                    items[i] = Branch::Done(out);
                     done.push(i);
                 }
             }
+        };
+        if n <= SMALL {
+            (0..n).for_each(|i| poll(&mut this.items, i, cx));
+            return done;
+        }
+        let all = match &this.readiness {
+            Some(r) if r.wakes(cx.waker()) => crate::cancel::cancel_requested(),
+            _ => {
+                this.readiness = Some(Readiness::new(cx.waker().clone(), n));
+                true
+            }
+        };
+        let readiness = this.readiness.as_ref().expect("built above");
+        let woken = readiness.take_woken();
+        let mut poll_woken = |i: usize| {
+            let waker = readiness.waker(i);
+            poll(&mut this.items, i, &mut Context::from_waker(&waker));
+        };
+        if all {
+            (0..n).for_each(&mut poll_woken);
+        } else {
+            woken.into_iter().for_each(&mut poll_woken);
         }
         done
     }

@@ -94,8 +94,8 @@ impl RunQueue {
     }
 }
 
-/// The state of the polled task that code inside it can observe.
-#[derive(Default)]
+/// The state of the polled task that code inside it can observe, saved
+/// and restored around each poll.
 pub(crate) struct TaskContext {
     task: Option<NonNull<Header>>,
     cancel: bool,
@@ -114,7 +114,9 @@ pub(crate) struct Core {
     pub(crate) timers: RefCell<Timers>,
     now: Cell<Option<Instant>>,
     round: Cell<u64>,
-    context: RefCell<TaskContext>,
+    task: Cell<Option<NonNull<Header>>>,
+    cancel: Cell<bool>,
+    locals: Cell<Locals>,
     rng: Prng,
     pub(crate) signals: RefCell<Vec<(u64, &'static InterruptSignal, Waker)>>,
     next_registration: Cell<u64>,
@@ -131,42 +133,46 @@ impl Core {
 
     /// Installs a task's context; returns the previous one for `leave`.
     pub(crate) fn enter(&self, task: NonNull<Header>, cancel: bool, locals: Locals) -> TaskContext {
-        self.context.replace(TaskContext {
-            task: Some(task),
-            cancel,
-            locals,
-        })
+        TaskContext {
+            task: self.task.replace(Some(task)),
+            cancel: self.cancel.replace(cancel),
+            locals: self.locals.replace(locals),
+        }
     }
 
     pub(crate) fn leave(&self, saved: TaskContext) {
-        drop(self.context.replace(saved));
+        self.task.set(saved.task);
+        self.cancel.set(saved.cancel);
+        drop(self.locals.replace(saved.locals));
     }
 
     pub(crate) fn current_task(&self) -> Option<NonNull<Header>> {
-        self.context.borrow().task
+        self.task.get()
     }
 
     pub(crate) fn cancel_requested(&self) -> bool {
-        self.context.borrow().cancel
+        self.cancel.get()
     }
 
     /// Sets the cancellation request seen by code run inside `f`.
     pub(crate) fn with_cancel<R>(&self, cancel: bool, f: impl FnOnce() -> R) -> R {
-        let saved = core::mem::replace(&mut self.context.borrow_mut().cancel, cancel);
+        let saved = self.cancel.replace(cancel);
         let r = f();
-        self.context.borrow_mut().cancel = saved;
+        self.cancel.set(saved);
         r
     }
 
     pub(crate) fn locals(&self) -> Locals {
-        self.context.borrow().locals.clone()
+        let locals = self.locals.take();
+        self.locals.set(locals.clone());
+        locals
     }
 
     /// Sets the local storage seen by code run inside `f`.
     pub(crate) fn with_locals<R>(&self, locals: Locals, f: impl FnOnce() -> R) -> R {
-        let saved = core::mem::replace(&mut self.context.borrow_mut().locals, locals);
+        let saved = self.locals.replace(locals);
         let r = f();
-        self.context.borrow_mut().locals = saved;
+        drop(self.locals.replace(saved));
         r
     }
 
@@ -207,6 +213,9 @@ impl Core {
 
     /// Wakes the tasks waiting on raised signals.
     fn poll_signals(&self) {
+        if self.signals.borrow().is_empty() {
+            return;
+        }
         let mut woken = Vec::new();
         self.signals.borrow_mut().retain(|(_, signal, waker)| {
             let raised = signal.is_raised();
@@ -452,7 +461,9 @@ impl<P: Platform + 'static> Runtime<P> {
             timers: RefCell::new(Timers::default()),
             now: Cell::new(None),
             round: Cell::new(0),
-            context: RefCell::new(TaskContext::default()),
+            task: Cell::new(None),
+            cancel: Cell::new(false),
+            locals: Cell::new(None),
             rng: Prng::new(seed),
             signals: RefCell::new(Vec::new()),
             next_registration: Cell::new(0),

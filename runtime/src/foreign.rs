@@ -39,7 +39,9 @@ impl Remote {
 
     /// Applies the queued operations; called by the owner thread.
     pub(crate) fn apply(&self) {
-        if !self.pending.swap(false, Ordering::Acquire) {
+        // A plain load first: the common case, nothing queued, costs no
+        // atomic read-modify-write.
+        if !self.pending.load(Ordering::Relaxed) || !self.pending.swap(false, Ordering::Acquire) {
             return;
         }
         let ops = core::mem::take(&mut *self.ops.lock().unwrap_or_else(PoisonError::into_inner));

@@ -93,6 +93,7 @@ pub mod pause;
 pub mod platform;
 pub mod promise;
 pub mod random;
+mod ready;
 pub mod signal;
 pub mod spawn;
 mod task;

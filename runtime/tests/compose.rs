@@ -232,3 +232,53 @@ fn nchoose_split_returns_the_pending_ones() {
     });
     assert_eq!(r, Ok((vec![1, 3], vec![2])));
 }
+
+/// Counts its polls; resolves after `s` seconds.
+struct CountedSleep {
+    sleep: unikit_runtime::time::Sleep,
+    polls: std::rc::Rc<std::cell::Cell<u32>>,
+}
+
+impl std::future::Future for CountedSleep {
+    type Output = Result<(), Error>;
+
+    fn poll(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Self::Output> {
+        self.polls.set(self.polls.get() + 1);
+        std::pin::Pin::new(&mut self.sleep).poll(cx)
+    }
+}
+
+#[test]
+fn join_of_many_polls_only_the_branches_that_were_woken() {
+    let polls = std::rc::Rc::new(std::cell::Cell::new(0));
+    let p = polls.clone();
+    sim(async move {
+        join((1..=100).map(|s| CountedSleep {
+            sleep: sleep(secs(s)),
+            polls: p.clone(),
+        }))
+        .await
+    })
+    .unwrap();
+    // Each branch: its first poll, then the poll after its timer fired.
+    assert_eq!(polls.get(), 200);
+}
+
+#[test]
+fn join_of_a_few_polls_them_all_when_woken() {
+    let polls = std::rc::Rc::new(std::cell::Cell::new(0));
+    let p = polls.clone();
+    sim(async move {
+        join((1..=3).map(|s| CountedSleep {
+            sleep: sleep(secs(s)),
+            polls: p.clone(),
+        }))
+        .await
+    })
+    .unwrap();
+    // 3 at first, then 3, 2 and 1 pending branches polled as each fires.
+    assert_eq!(polls.get(), 3 + 3 + 2 + 1);
+}
