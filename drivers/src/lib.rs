@@ -11,14 +11,18 @@
 //! |---|---|
 //! | [`tsc`] | the time-stamp counter and its CPUID frequency leaves |
 //! | [`pit`] | the 8254 programmable interval timer: reference clock and one-shot alarm |
+//! | [`entropy`] | the CPU's `RDSEED` and `RDRAND` instructions |
 //! | [`fw_cfg`] | QEMU's firmware configuration files (runtime arguments) |
 //! | [`pic`] | the legacy 8259 pair, remapped and masked |
+//! | [`rtc`] | the CMOS real-time clock (wall-clock time at boot) |
 //! | [`qemu_exit`] | QEMU's `isa-debug-exit` device and the exit statuses it carries |
 
 #![cfg_attr(not(test), no_std)]
 
+pub mod entropy;
 pub mod fw_cfg;
 pub mod pic;
 pub mod pit;
 pub mod qemu_exit;
+pub mod rtc;
 pub mod tsc;

@@ -1,12 +1,14 @@
 //! The 8254 programmable interval timer: a reference clock (channel 2) and
 //! the last-resort one-shot alarm (channel 0, IRQ0).
 //!
-//! Channel 2 is the one channel whose gate software controls (bit 0 of port
-//! 0x61) and whose output it can read back (bit 5 of port 0x61), without an
-//! interrupt. Programmed in mode 0 ("interrupt on terminal count") it counts
-//! down from a chosen value at 1.193182 MHz and raises its output when it
-//! reaches zero: a busy-wait of known length, which is what calibrating
-//! another clock needs.
+//! As a reference clock, channel 2 (the one channel whose gate software
+//! controls, through bit 0 of port 0x61) counts down from 0xffff at
+//! 1.193182 MHz in mode 0, and its current count is read with a latch
+//! command, so a caller can read it together with another clock at any
+//! moment ([`start_countdown`], [`read_countdown`]). The count wraps after
+//! about 54.9 ms; the channel's output (bit 5 of port 0x61) rises when it
+//! first reaches zero and stays up, which tells a wrapped count apart
+//! ([`countdown_wrapped`]).
 
 use x86_64::instructions::port::Port;
 
@@ -19,14 +21,57 @@ const COMMAND: u16 = 0x43;
 const SPEAKER_CONTROL: u16 = 0x61;
 /// Port 0x61: gate of channel 2.
 const GATE2: u8 = 1 << 0;
-/// Port 0x61: speaker data enable (kept off: the wait must be silent).
+/// Port 0x61: speaker data enable (kept off: the countdown must be silent).
 const SPEAKER_ON: u8 = 1 << 1;
 /// Port 0x61: output of channel 2.
 const OUT2: u8 = 1 << 5;
 /// Command: channel 2, low then high byte, mode 0, binary.
 const CHANNEL2_MODE0: u8 = 0b1011_0000;
+/// Command: latch channel 2's count.
+const CHANNEL2_LATCH: u8 = 0b1000_0000;
 /// Command: channel 0, low then high byte, mode 0, binary.
 const CHANNEL0_MODE0: u8 = 0b0011_0000;
+
+/// Starts channel 2 counting down from 0xffff (restarting it if running).
+/// The caller must own channel 2: no other code programs it.
+pub fn start_countdown() {
+    let mut control: Port<u8> = Port::new(SPEAKER_CONTROL);
+    let mut command: Port<u8> = Port::new(COMMAND);
+    let mut data: Port<u8> = Port::new(CHANNEL2_DATA);
+    // SAFETY: ports 0x42, 0x43 and 0x61 belong to the PIT and the speaker
+    // control on every PC; the caller owns channel 2, and the speaker stays
+    // off. Lowering the gate, programming, then raising it restarts the count.
+    unsafe {
+        let saved = control.read() & !SPEAKER_ON;
+        control.write(saved & !GATE2);
+        command.write(CHANNEL2_MODE0);
+        data.write(0xff);
+        data.write(0xff);
+        control.write(saved | GATE2);
+    }
+}
+
+/// Channel 2's current count.
+pub fn read_countdown() -> u16 {
+    let mut command: Port<u8> = Port::new(COMMAND);
+    let mut data: Port<u8> = Port::new(CHANNEL2_DATA);
+    // SAFETY: latching and reading channel 2's count has no side effect
+    // beyond the read itself.
+    unsafe {
+        command.write(CHANNEL2_LATCH);
+        let low = data.read();
+        let high = data.read();
+        u16::from_le_bytes([low, high])
+    }
+}
+
+/// Whether channel 2's count has reached zero since [`start_countdown`]
+/// (so a later count has wrapped).
+pub fn countdown_wrapped() -> bool {
+    let mut control: Port<u8> = Port::new(SPEAKER_CONTROL);
+    // SAFETY: reading port 0x61 has no side effects.
+    unsafe { control.read() & OUT2 != 0 }
+}
 
 /// Starts channel 0 counting down `ticks`; when it reaches zero its output
 /// rises and raises IRQ0 once (mode 0). Reprogramming restarts the count.
@@ -50,53 +95,9 @@ pub fn ticks_for_nanos(nanos: u64) -> u16 {
     ticks.clamp(1, u128::from(u16::MAX)) as u16
 }
 
-/// The number of PIT ticks in `micros` microseconds, clamped to the 16-bit
-/// counter (at most about 54.9 ms).
-pub fn ticks_for_micros(micros: u32) -> u16 {
-    let ticks = (u64::from(micros) * FREQUENCY_HZ).div_ceil(1_000_000);
-    ticks.clamp(1, u64::from(u16::MAX)) as u16
-}
-
-/// Busy-waits `ticks` PIT ticks on channel 2 and returns what `probe` read
-/// right after the countdown started and right after it ended, so a caller
-/// can measure another clock over exactly that interval.
-///
-/// The caller must own the PIT (no other code programs channel 2) and should
-/// run with interrupts disabled so that the two probes bracket the wait
-/// tightly.
-pub fn measure<T>(ticks: u16, mut probe: impl FnMut() -> T) -> (T, T) {
-    let mut control: Port<u8> = Port::new(SPEAKER_CONTROL);
-    let mut command: Port<u8> = Port::new(COMMAND);
-    let mut data: Port<u8> = Port::new(CHANNEL2_DATA);
-    let [low, high] = ticks.to_le_bytes();
-    // SAFETY: ports 0x42, 0x43 and 0x61 belong to the PIT and the speaker
-    // control on every PC; the caller guarantees nobody else programs
-    // channel 2, and the speaker stays off.
-    unsafe {
-        let saved = control.read();
-        control.write((saved & !SPEAKER_ON) & !GATE2);
-        command.write(CHANNEL2_MODE0);
-        data.write(low);
-        data.write(high);
-        control.write((saved & !SPEAKER_ON) | GATE2);
-        let start = probe();
-        while control.read() & OUT2 == 0 {
-            core::hint::spin_loop();
-        }
-        let end = probe();
-        control.write(saved);
-        (start, end)
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn ticks_for_ten_milliseconds_match_the_pit_rate() {
-        assert_eq!(ticks_for_micros(10_000), 11_932);
-    }
 
     #[test]
     fn one_shot_ticks_round_up_and_clamp() {
@@ -104,11 +105,5 @@ mod tests {
         assert_eq!(ticks_for_nanos(0), 1);
         assert_eq!(ticks_for_nanos(54_900_000), 65_506);
         assert_eq!(ticks_for_nanos(55_000_000), u16::MAX);
-    }
-
-    #[test]
-    fn ticks_are_clamped_to_the_sixteen_bit_counter() {
-        assert_eq!(ticks_for_micros(1_000_000), u16::MAX);
-        assert_eq!(ticks_for_micros(0), 1);
     }
 }

@@ -1,8 +1,14 @@
 //! The monotonic clock: nanoseconds since kernel entry, read from the TSC.
 //!
 //! At entry the kernel records the TSC (time zero) and then learns the TSC's
-//! rate: from CPUID leaf 0x15 when the CPU states it, otherwise by counting
-//! TSC ticks across a known PIT interval. Reading the clock is one `rdtsc`
+//! rate: from CPUID leaf 0x15 when the CPU states it, otherwise against the
+//! PIT. The PIT's channel 2 starts counting down at entry ([`PitWindow`])
+//! and the rate is taken once the early boot work is done, so calibration
+//! overlaps boot instead of adding to it. Each end of the window is a
+//! [`PitSample`]: the PIT count latched between two TSC reads, the tightest
+//! of several attempts, so a host that deschedules the guest anywhere but
+//! inside the winning bracket cannot skew the rate (waiting for the PIT's
+//! output edge instead would be skewed by any preemption at the edge). Reading the clock is one `rdtsc`
 //! and an exact conversion (whole seconds, then the remainder), so it does
 //! not drift however long the unikernel runs; a fixed-point factor would be
 //! cheaper but loses tens of microseconds a day.
@@ -10,11 +16,11 @@
 use core::sync::atomic::{AtomicU64, Ordering};
 use unikit_drivers::{pit, tsc};
 
-/// How long each PIT window lasts when CPUID does not give the TSC rate.
-pub const CALIBRATION_MICROS: u32 = 2_000;
-/// How many PIT windows are measured; the median is kept, so one window
-/// stretched by the host descheduling the guest does not skew the rate.
-pub const CALIBRATION_WINDOWS: usize = 3;
+/// The shortest PIT window calibration uses: with samples bracketed to a
+/// few microseconds, the rate is within about 0.1%.
+pub const CALIBRATION_MICROS: u32 = 5_000;
+/// Attempts per sample; the one with the tightest TSC bracket is kept.
+const SAMPLE_ATTEMPTS: usize = 8;
 
 static BOOT_TSC: AtomicU64 = AtomicU64::new(0);
 /// The TSC rate. Zero until calibrated, which makes every timestamp before
@@ -48,9 +54,10 @@ pub struct Calibration {
     pub source: RateSource,
 }
 
-/// Makes `entry_tsc` time zero and learns the TSC rate. Call once, early,
+/// Makes `entry_tsc` time zero and learns the TSC rate, closing `window`
+/// (opened at entry) when CPUID does not state the rate. Call once, early,
 /// with interrupts disabled.
-pub fn init(entry_tsc: u64) -> Calibration {
+pub fn init(entry_tsc: u64, window: PitWindow) -> Calibration {
     BOOT_TSC.store(entry_tsc, Ordering::Relaxed);
     let calibration = match tsc::frequency_from_cpuid() {
         Some(tsc_hz) => Calibration {
@@ -58,12 +65,88 @@ pub fn init(entry_tsc: u64) -> Calibration {
             source: RateSource::Cpuid,
         },
         None => Calibration {
-            tsc_hz: measure_against_pit(),
+            tsc_hz: measure_tsc_rate(window, CALIBRATION_MICROS),
             source: RateSource::Pit,
         },
     };
     TSC_HZ.store(calibration.tsc_hz, Ordering::Relaxed);
     calibration
+}
+
+/// A reading of some clock taken together with the PIT's count.
+#[derive(Clone, Copy, Debug)]
+pub struct PitSample {
+    /// The other clock: the midpoint of the two reads around the PIT read.
+    pub clock: u64,
+    /// The PIT's channel 2 count.
+    pub count: u16,
+}
+
+/// Reads the PIT count between two reads of `clock`, several times, and
+/// keeps the attempt whose two `clock` reads were closest.
+pub fn sample_pit(clock: impl Fn() -> u64) -> PitSample {
+    let mut best = (u64::MAX, PitSample { clock: 0, count: 0 });
+    for _ in 0..SAMPLE_ATTEMPTS {
+        let before = clock();
+        let count = pit::read_countdown();
+        let after = clock();
+        let width = after - before;
+        if width < best.0 {
+            best = (
+                width,
+                PitSample {
+                    clock: before + width / 2,
+                    count,
+                },
+            );
+        }
+    }
+    best.1
+}
+
+/// The PIT counting down from a start sample of some clock.
+pub struct PitWindow {
+    start: PitSample,
+}
+
+impl PitWindow {
+    /// Restarts the PIT's channel 2 and samples `clock` against it.
+    pub fn open(clock: impl Fn() -> u64) -> PitWindow {
+        pit::start_countdown();
+        PitWindow {
+            start: sample_pit(clock),
+        }
+    }
+
+    /// Waits until at least `micros` (at most about 50 ms) of PIT time have
+    /// passed since [`open`](Self::open), then returns how far `clock`
+    /// advanced and how many PIT ticks that took. `None` if the countdown
+    /// wrapped (the guest was stopped for over 50 ms): open a new window.
+    pub fn close(&self, micros: u32, clock: impl Fn() -> u64) -> Option<(u64, u64)> {
+        let needed = u64::from(micros) * pit::FREQUENCY_HZ / 1_000_000;
+        loop {
+            let end = sample_pit(&clock);
+            if pit::countdown_wrapped() {
+                return None;
+            }
+            let ticks = u64::from(self.start.count - end.count);
+            if ticks >= needed {
+                return Some((end.clock - self.start.clock, ticks));
+            }
+            core::hint::spin_loop();
+        }
+    }
+}
+
+/// The TSC rate over `window` (opened with `tsc::read`), at least `micros`
+/// long, reopening windows that wrapped.
+pub fn measure_tsc_rate(mut window: PitWindow, micros: u32) -> u64 {
+    loop {
+        if let Some((tsc_ticks, pit_ticks)) = window.close(micros, tsc::read) {
+            return rate_from_interval(tsc_ticks, pit_ticks);
+        }
+        window = PitWindow::open(tsc::read);
+    }
 }
 
 /// The TSC rate in Hz the clock runs on.
@@ -92,35 +175,9 @@ pub fn entry_tsc() -> u64 {
     BOOT_TSC.load(Ordering::Relaxed)
 }
 
-/// The TSC rate measured against the PIT: the median of
-/// [`CALIBRATION_WINDOWS`] windows of [`CALIBRATION_MICROS`] each.
-pub fn measure_against_pit() -> u64 {
-    measure_tsc_rate(CALIBRATION_MICROS, CALIBRATION_WINDOWS)
-}
-
-/// The median TSC rate over `windows` PIT windows of `micros` each (at most
-/// 16 windows). Interrupts must be disabled.
-pub fn measure_tsc_rate(micros: u32, windows: usize) -> u64 {
-    let ticks = pit::ticks_for_micros(micros);
-    let mut rates = [0u64; 16];
-    let rates = &mut rates[..windows.clamp(1, 16)];
-    for rate in rates.iter_mut() {
-        let (start, end) = pit::measure(ticks, tsc::read);
-        *rate = rate_from_interval(end - start, ticks);
-    }
-    median(rates)
-}
-
-/// The median of `values` (the upper one of the middle two for an even
-/// count), sorting them in place.
-pub fn median(values: &mut [u64]) -> u64 {
-    values.sort_unstable();
-    values.get(values.len() / 2).copied().unwrap_or(0)
-}
-
 /// The TSC rate implied by `tsc_ticks` elapsing over `pit_ticks`.
-fn rate_from_interval(tsc_ticks: u64, pit_ticks: u16) -> u64 {
-    (u128::from(tsc_ticks) * u128::from(pit::FREQUENCY_HZ) / u128::from(pit_ticks)) as u64
+pub fn rate_from_interval(tsc_ticks: u64, pit_ticks: u64) -> u64 {
+    (u128::from(tsc_ticks) * u128::from(pit::FREQUENCY_HZ) / u128::from(pit_ticks.max(1))) as u64
 }
 
 /// Converts TSC ticks to nanoseconds at `tsc_hz`, exactly (truncated), for
@@ -156,17 +213,10 @@ mod tests {
 
     #[test]
     fn rate_from_a_pit_interval() {
-        let pit_ticks = pit::ticks_for_micros(CALIBRATION_MICROS);
-        let tsc_ticks = 2_000_000_000 * u64::from(pit_ticks) / pit::FREQUENCY_HZ;
+        let pit_ticks = 5_966;
+        let tsc_ticks = 2_000_000_000 * pit_ticks / pit::FREQUENCY_HZ;
         let rate = rate_from_interval(tsc_ticks, pit_ticks);
         assert!(rate.abs_diff(2_000_000_000) < 200_000, "{rate}");
-    }
-
-    #[test]
-    fn median_ignores_one_outlier_window() {
-        assert_eq!(median(&mut [2_000, 9_999, 2_001]), 2_001);
-        assert_eq!(median(&mut [5]), 5);
-        assert_eq!(median(&mut []), 0);
     }
 
     #[test]

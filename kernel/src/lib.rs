@@ -5,14 +5,17 @@
 //! `bootloader_api` kernel, and [`boot`] brings the machine up in this order
 //! before calling `start`:
 //!
-//! 1. read the TSC (time zero of every log line);
+//! 1. read the TSC (time zero of every log line) and start the PIT window
+//!    that calibrates it;
 //! 2. the serial console on COM1 and the `log` backend ([`console`], [`logger`]);
 //! 3. the GDT with a TSS whose IST stacks serve double faults and NMIs
 //!    ([`gdt`]), then an IDT covering every CPU exception ([`exceptions`]);
-//! 4. the TSC rate, from CPUID or measured against the PIT ([`clock`]);
-//! 5. the heap, the largest usable RAM region through the bootloader's
+//! 4. the heap, the largest usable RAM region through the bootloader's
 //!    physical-memory mapping ([`memory`], [`heap`]);
-//! 6. the runtime arguments, from QEMU's fw_cfg ([`args`]);
+//! 5. the TSC rate, from CPUID or from the PIT window ([`clock`]); log
+//!    lines printed before this point read time 0;
+//! 6. the runtime arguments, from QEMU's fw_cfg ([`args`]); the wall clock
+//!    from the RTC ([`wall_clock`]); the CSPRNG's seed ([`random`]);
 //! 7. the interrupt controllers found in ACPI's MADT ([`acpi`], [`apic`]),
 //!    the one-shot alarm source ([`alarm`]), serial receive on IRQ4
 //!    ([`serial_input`]), then interrupts on ([`interrupts`], [`events`]).
@@ -49,9 +52,11 @@ pub mod logger;
 pub mod memory;
 #[cfg(not(test))]
 mod panic;
+pub mod random;
 pub mod selftest;
 pub mod serial_input;
 pub mod stack;
+pub mod wall_clock;
 
 pub use bootloader_api;
 
@@ -98,11 +103,11 @@ pub fn boot<E: Display>(
     start: fn() -> Result<(), E>,
 ) -> ! {
     let entry_tsc = tsc::read();
+    let calibration_window = clock::PitWindow::open(tsc::read);
     console::init();
     logger::init(LevelFilter::Info);
     gdt::init();
     exceptions::init();
-    let calibration = clock::init(entry_tsc);
     stack::init(boot_info.kernel_stack_bottom);
     let physical_memory_offset = boot_info
         .physical_memory_offset
@@ -110,6 +115,9 @@ pub fn boot<E: Display>(
         .expect("BOOTLOADER_CONFIG asks for the physical memory mapping");
     memory::init(physical_memory_offset);
     let heap_size = heap::init(&boot_info.memory_regions, physical_memory_offset);
+    let calibration = clock::init(entry_tsc, calibration_window);
+    wall_clock::init();
+    let seed_source = random::init();
     let alarm_source = match configure(boot_info.rsdp_addr.into_option()) {
         Ok(source) => source,
         Err(error) => {
@@ -119,11 +127,12 @@ pub fn boot<E: Display>(
     };
     log::info!(
         target: "kernel",
-        "unikit: starting {name} (TSC {}.{:03} GHz from {}, alarm {}, heap {} KiB, boot took {} us)",
+        "unikit: starting {name} (TSC {}.{:03} GHz from {}, alarm {}, seed from {}, heap {} KiB, boot took {} us)",
         calibration.tsc_hz / 1_000_000_000,
         calibration.tsc_hz / 1_000_000 % 1_000,
         calibration.source,
         alarm_source.name(),
+        seed_source,
         heap_size / 1024,
         clock::now_ns() / 1_000
     );
