@@ -7,10 +7,11 @@
 //! [`report_and_exit`]: what happened, where, and the status it exits with,
 //! in the ordinary log line format so the same parser reads it.
 
-use crate::{clock, console, logger::LogLine};
+use crate::{clock, console};
 use core::fmt;
 use log::Level;
 use unikit_drivers::qemu_exit::{self, ExitStatus};
+use unikit_runtime::devices::log_line::LogLine;
 use x86_64::instructions::{hlt, interrupts};
 
 /// Stops the machine with `status`.

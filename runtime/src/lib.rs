@@ -84,6 +84,7 @@ extern crate std;
 pub mod cancel;
 pub mod cleanup;
 pub mod compose;
+pub mod devices;
 mod error;
 pub mod executor;
 #[cfg(feature = "std")]
