@@ -176,6 +176,18 @@ impl Core {
         r
     }
 
+    /// Whether other threads queued waker operations not applied yet.
+    #[cfg(feature = "std")]
+    pub(crate) fn remote_pending(&self) -> bool {
+        self.remote.is_pending()
+    }
+
+    /// Applies the waker operations other threads queued.
+    #[cfg(feature = "std")]
+    pub(crate) fn apply_remote(&self) {
+        self.remote.apply();
+    }
+
     pub(crate) fn round(&self) -> u64 {
         self.round.get()
     }
@@ -484,7 +496,7 @@ impl<P: Platform + 'static> Runtime<P> {
             core.round.set(core.round.get() + 1);
             core.now.set(None);
             #[cfg(feature = "std")]
-            core.remote.apply();
+            core.apply_remote();
             core.poll_signals();
             core.fire_timers();
             core.run_batch();

@@ -36,7 +36,10 @@
 //! executor ([`crate::foreign`]) and wakes the event loop, which applies the
 //! operations in order on the owner thread. A clone made on a foreign thread
 //! is a separate boxed waker whose every operation goes through that list,
-//! so a reference it stands for is never released before it was taken. This
+//! so a reference it stands for is never released before it was taken; and
+//! when the count reaches zero on the owner thread, the list is applied
+//! before the task is freed, since a foreign clone's reference may still be
+//! queued there while its original came back and was dropped. This
 //! costs a thread-local read per waker operation instead of atomics on every
 //! one. Without the `std` feature (bare metal) there is one thread of
 //! control; interrupt handlers must not touch wakers and use
@@ -274,10 +277,39 @@ pub(crate) unsafe fn release(ptr: NonNull<Header>) {
     let header = unsafe { ptr.as_ref() };
     let n = header.refs.get() - 1;
     header.refs.set(n);
-    if n == 0 {
+    if n == 0 && !foreign_references_pending(header) {
         // SAFETY: that was the last reference.
         unsafe { (header.vtable.dealloc)(ptr) };
     }
+}
+
+/// Called when the count reached zero: applies the waker operations other
+/// threads queued, which may take references the count does not show yet,
+/// and tells whether the task is referenced after all.
+///
+/// A foreign thread holding a waker can clone it (queuing a `Retain`) and
+/// send the original back to this thread, which drops it here: the clone's
+/// `Retain` was queued before the original was sent, so applying the queue
+/// now restores the clone's reference before the task could be freed.
+#[cfg(feature = "std")]
+fn foreign_references_pending(header: &Header) -> bool {
+    let core = header.core();
+    if !core.remote_pending() {
+        return false;
+    }
+    // Hold a reference while applying, so that a queued release of this
+    // task does not free it under our feet.
+    header.refs.set(1);
+    core.apply_remote();
+    let n = header.refs.get() - 1;
+    header.refs.set(n);
+    n != 0
+}
+
+/// Without `std` no other thread queues waker operations.
+#[cfg(not(feature = "std"))]
+fn foreign_references_pending(_: &Header) -> bool {
+    false
 }
 
 /// Puts the task in its executor's run queue unless it is already there,

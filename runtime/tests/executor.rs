@@ -238,6 +238,68 @@ fn a_waker_woken_on_another_thread_wakes_the_task() {
     assert_eq!(r, Ok(()));
 }
 
+/// Sends its waker to a thread that clones it, sends the original back and
+/// wakes the clone when told; completes on its second poll.
+struct CloneAndReturn {
+    back: std::sync::mpsc::Sender<Waker>,
+    go: Option<std::sync::mpsc::Receiver<()>>,
+    log: Log,
+    _guard: Guard,
+}
+
+impl Future for CloneAndReturn {
+    type Output = Result<(), Error>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let Some(go) = self.go.take() else {
+            self.log.push("completed");
+            return Poll::Ready(Ok(()));
+        };
+        let (original, back) = (cx.waker().clone(), self.back.clone());
+        std::thread::spawn(move || {
+            let clone = original.clone();
+            back.send(original).unwrap();
+            go.recv().unwrap();
+            clone.wake();
+        });
+        Poll::Pending
+    }
+}
+
+#[test]
+fn a_waker_cloned_on_another_thread_keeps_the_task_alive_when_its_original_returns() {
+    // The clone's reference is queued for the owner thread; the original
+    // comes back and is dropped while that reference is still queued.
+    let log = Log::default();
+    let l = log.clone();
+    let r = run(RealTime::default(), async move {
+        let (back, originals) = std::sync::mpsc::channel();
+        let (go, went) = std::sync::mpsc::channel();
+        let task = CloneAndReturn {
+            back,
+            go: Some(went),
+            log: l.clone(),
+            _guard: Guard(l.clone(), "task"),
+        };
+        drop(spawn(task));
+        // Block the loop: the clone's queued reference cannot be applied by
+        // a new round before the original is dropped.
+        let original = originals.recv().unwrap();
+        drop(original);
+        l.push("original dropped");
+        go.send(()).unwrap();
+        while !l.lines().contains(&"dropped task".to_string()) {
+            sleep(ms(1)).await?;
+        }
+        Ok(())
+    });
+    assert_eq!(r, Ok(()));
+    assert_eq!(
+        log.lines(),
+        ["original dropped", "completed", "dropped task"]
+    );
+}
+
 /// Records its drop.
 struct Guard(Log, &'static str);
 
