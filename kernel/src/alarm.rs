@@ -15,8 +15,9 @@
 //! - **PIT**: channel 0 in mode 0 raises IRQ0 (through the I/O APIC, on the
 //!   GSI the MADT says) after at most about 55 ms; longer sleeps re-arm.
 //!
-//! Every source raises [`events::ALARM`]; waking early is harmless because
-//! the loop compares the clock with its deadlines, never counts interrupts.
+//! Every source raises [`events::ALARM`] and ends a `hlt`; waking early is
+//! harmless because the loop compares the clock with its deadlines, never
+//! counts interrupts.
 
 use crate::apic::{self, LapicTimerMode, vectors};
 use crate::{clock, events};
@@ -141,14 +142,14 @@ fn measure_lapic_timer() -> u64 {
     .unwrap_or(0)
 }
 
-/// Programs the alarm for `deadline_ns` (monotonic). A deadline already
-/// passed raises the alarm event at once. Bounded sources may fire earlier
-/// than a far deadline.
-pub fn arm(deadline_ns: u64) {
+/// Programs the alarm for `deadline_ns` (monotonic) and returns `true`, or
+/// returns `false` without arming anything if the deadline has passed (the
+/// caller must then not halt). Bounded sources may fire earlier than a far
+/// deadline.
+pub fn arm(deadline_ns: u64) -> bool {
     let now = clock::now_ns();
     if deadline_ns <= now {
-        events::raise(events::ALARM);
-        return;
+        return false;
     }
     let delay = deadline_ns - now;
     match source() {
@@ -166,8 +167,9 @@ pub fn arm(deadline_ns: u64) {
             apic::with_local_apic(|local| unsafe { local.set_timer_initial(counts) });
         }
         Some(AlarmSource::Pit) => pit::start_one_shot(pit::ticks_for_nanos(delay)),
-        None => events::raise(events::ALARM),
+        None => return false,
     }
+    true
 }
 
 /// Cancels the programmed alarm, if the source can (the PIT's one shot is
@@ -190,10 +192,9 @@ pub fn disarm() {
 /// Sleeps until `deadline_ns` by arming the alarm and halting, without an
 /// event loop: for boot-time code and in-guest checks.
 pub fn sleep_until(deadline_ns: u64) {
-    while clock::now_ns() < deadline_ns {
-        arm(deadline_ns);
+    while arm(deadline_ns) {
         events::wait_for_interrupt();
-        events::take();
+        events::ALARM.take();
     }
 }
 

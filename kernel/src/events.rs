@@ -1,43 +1,28 @@
-//! Interrupt events: how an interrupt handler tells the event loop that
-//! something happened, without allocating, locking or touching a waker.
+//! Interrupt events: how an interrupt handler tells the rest of the kernel
+//! that something happened, without allocating, locking or touching a
+//! waker.
 //!
-//! Each source has a bit in one atomic word. A handler sets its bit
-//! ([`raise`]); the loop takes the whole word ([`take`]) in task context and
-//! wakes whoever waits on those sources. [`wait_for_interrupt`] closes the
-//! race between "nothing pending" and `hlt`: it checks with interrupts
-//! disabled, and `sti; hlt` executes as one step (an interrupt arriving
-//! after `sti` is taken only once `hlt` has started, and ends it).
+//! Each source is a runtime [`InterruptSignal`]: a handler raises it (one
+//! atomic store); a task awaits it through the event loop, which turns the
+//! raise into a wakeup in task context. Code that runs without the event
+//! loop (boot, in-guest checks) halts with [`wait_for_interrupt`], which
+//! closes the race between "nothing raised" and `hlt`: it checks with
+//! interrupts disabled, and `sti; hlt` executes as one step (an interrupt
+//! arriving after `sti` is taken only once `hlt` has started, and ends it).
 
-use core::sync::atomic::{AtomicU32, Ordering};
+use unikit_runtime::InterruptSignal;
 use x86_64::instructions::interrupts;
 
 /// The alarm fired (LAPIC timer or PIT).
-pub const ALARM: u32 = 1 << 0;
+pub static ALARM: InterruptSignal = InterruptSignal::new();
 /// The serial port received bytes.
-pub const SERIAL_INPUT: u32 = 1 << 1;
+pub static SERIAL_INPUT: InterruptSignal = InterruptSignal::new();
 
-static PENDING: AtomicU32 = AtomicU32::new(0);
-
-/// Marks `events` as pending. Safe from interrupt handlers.
-pub fn raise(events: u32) {
-    PENDING.fetch_or(events, Ordering::Release);
-}
-
-/// Takes and clears every pending event.
-pub fn take() -> u32 {
-    PENDING.swap(0, Ordering::Acquire)
-}
-
-/// Whether any event is pending.
-pub fn any_pending() -> bool {
-    PENDING.load(Ordering::Acquire) != 0
-}
-
-/// Halts until an interrupt arrives, unless an event is already pending.
+/// Halts until an interrupt arrives, unless an event is already raised.
 /// Returns with interrupts enabled.
 pub fn wait_for_interrupt() {
     interrupts::disable();
-    if any_pending() {
+    if ALARM.is_raised() || SERIAL_INPUT.is_raised() {
         interrupts::enable();
     } else {
         interrupts::enable_and_hlt();

@@ -32,13 +32,13 @@ pub fn anomalies() -> (u64, u64) {
 }
 
 extern "x86-interrupt" fn alarm(_frame: InterruptStackFrame) {
-    events::raise(events::ALARM);
+    events::ALARM.raise();
     apic::end_of_interrupt();
 }
 
 extern "x86-interrupt" fn serial(_frame: InterruptStackFrame) {
     serial_input::on_interrupt();
-    events::raise(events::SERIAL_INPUT);
+    events::SERIAL_INPUT.raise();
     apic::end_of_interrupt();
 }
 

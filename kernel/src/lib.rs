@@ -1,9 +1,11 @@
 //! The bare-metal side of unikit: boot, CPU tables, memory and the console.
 //!
 //! A unikernel image is one binary that invokes [`unikernel!`] with its
-//! name and its `start` function. The macro makes the binary a
-//! `bootloader_api` kernel, and [`boot`] brings the machine up in this order
-//! before calling `start`:
+//! name and a closure from the kernel's [`devices::Devices`] to the
+//! unikernel's future. The macro makes the binary a `bootloader_api`
+//! kernel, and [`boot`] brings the machine up in this order before running
+//! that future on the promise runtime's event loop over the bare-metal
+//! [`platform`]:
 //!
 //! 1. read the TSC (time zero of every log line) and start the PIT window
 //!    that calibrates it;
@@ -20,8 +22,8 @@
 //!    the one-shot alarm source ([`alarm`]), serial receive on IRQ4
 //!    ([`serial_input`]), then interrupts on ([`interrupts`], [`events`]).
 //!
-//! Then it prints a banner and runs `start`. Its outcome decides the exit
-//! status ([`fatal`]): `Ok` exits 0; `Err` logs the error and exits 1; a
+//! Then it prints a banner and runs the unikernel. Its outcome decides the
+//! exit status ([`fatal`]): `Ok` exits 0; `Err` logs the error and exits 1; a
 //! panic ([`panic`](mod@panic)), CPU exception or out-of-memory prints a one-line
 //! report and exits with its own status, as tabled in
 //! `unikit_drivers::qemu_exit::ExitStatus`.
@@ -42,6 +44,7 @@ pub mod apic;
 pub mod args;
 pub mod clock;
 pub mod console;
+pub mod devices;
 pub mod events;
 pub mod exceptions;
 pub mod fatal;
@@ -52,6 +55,7 @@ pub mod logger;
 pub mod memory;
 #[cfg(not(test))]
 mod panic;
+pub mod platform;
 pub mod random;
 pub mod selftest;
 pub mod serial_input;
@@ -66,9 +70,13 @@ use alloc::string::String;
 use bootloader_api::BootInfo;
 use bootloader_api::config::{BootloaderConfig, Mapping};
 use core::fmt::Display;
+use core::future::Future;
+use devices::Devices;
 use log::LevelFilter;
+use platform::BareMetal;
 use unikit_drivers::qemu_exit::ExitStatus;
 use unikit_drivers::tsc;
+use unikit_runtime::Runtime;
 
 /// What every image asks of the bootloader: all of physical memory mapped
 /// (the heap and, later, device memory are reached through it) and a boot
@@ -80,8 +88,13 @@ pub const BOOTLOADER_CONFIG: BootloaderConfig = {
     config
 };
 
-/// Declares a unikernel image: `unikernel!("name", start)` where `start` is
-/// a `fn() -> Result<(), E>` with `E: Display`.
+/// Declares a unikernel image: `unikernel!("name", |devices| future)`,
+/// where the closure takes the kernel's [`devices::Devices`] and returns the
+/// unikernel's future, resolving to `Result<(), E>` with `E: Display`:
+///
+/// ```ignore
+/// unikit_kernel::unikernel!("heads1", |d| unikit_tutorial::heads1::start(d.time));
+/// ```
 #[macro_export]
 macro_rules! unikernel {
     ($name:literal, $start:expr) => {
@@ -96,12 +109,17 @@ macro_rules! unikernel {
     };
 }
 
-/// Brings the machine up, runs `start`, and exits with its outcome.
-pub fn boot<E: Display>(
+/// Brings the machine up, runs the unikernel `start` returns on the event
+/// loop, and exits with its outcome.
+pub fn boot<F, E>(
     boot_info: &'static mut BootInfo,
     name: &str,
-    start: fn() -> Result<(), E>,
-) -> ! {
+    start: impl FnOnce(Devices) -> F,
+) -> !
+where
+    F: Future<Output = Result<(), E>> + 'static,
+    E: Display,
+{
     let entry_tsc = tsc::read();
     let calibration_window = clock::PitWindow::open(tsc::read);
     console::init();
@@ -136,10 +154,17 @@ pub fn boot<E: Display>(
         heap_size / 1024,
         clock::now_ns() / 1_000
     );
-    match start() {
-        Ok(()) => {
+    let unikernel = start(Devices::default());
+    let outcome = Runtime::new(BareMetal)
+        .run(async move { Ok(unikernel.await.map_err(|error| format!("{error}"))) });
+    match outcome {
+        Ok(Ok(())) => {
             log::debug!(target: "kernel", "{name} finished");
             fatal::exit(ExitStatus::Success)
+        }
+        Ok(Err(error)) => {
+            log::error!(target: "kernel", "{name} failed: {error}");
+            fatal::exit(ExitStatus::Error)
         }
         Err(error) => {
             log::error!(target: "kernel", "{name} failed: {error}");

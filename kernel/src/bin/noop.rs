@@ -5,8 +5,8 @@
 #![no_std]
 #![no_main]
 
-unikit_kernel::unikernel!("noop", start);
+unikit_kernel::unikernel!("noop", |_| start());
 
-fn start() -> Result<(), core::convert::Infallible> {
+async fn start() -> Result<(), core::convert::Infallible> {
     Ok(())
 }

@@ -3,8 +3,8 @@
 #![no_std]
 #![no_main]
 
-unikit_kernel::unikernel!("test-error", start);
+unikit_kernel::unikernel!("test-error", |_| start());
 
-fn start() -> Result<(), &'static str> {
+async fn start() -> Result<(), &'static str> {
     Err("deliberate error: the test-error image always fails")
 }

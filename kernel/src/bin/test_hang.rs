@@ -4,9 +4,9 @@
 #![no_std]
 #![no_main]
 
-unikit_kernel::unikernel!("test-hang", start);
+unikit_kernel::unikernel!("test-hang", |_| start());
 
-fn start() -> Result<(), core::convert::Infallible> {
+async fn start() -> Result<(), core::convert::Infallible> {
     log::info!("hanging with interrupts off");
     x86_64::instructions::interrupts::disable();
     loop {

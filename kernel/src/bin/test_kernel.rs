@@ -4,8 +4,8 @@
 #![no_std]
 #![no_main]
 
-unikit_kernel::unikernel!("test-kernel", start);
+unikit_kernel::unikernel!("test-kernel", |_| start());
 
-fn start() -> Result<(), unikit_kernel::selftest::Failures> {
+async fn start() -> Result<(), unikit_kernel::selftest::Failures> {
     unikit_kernel::selftest::run(unikit_kernel::selftest::checks::KERNEL)
 }

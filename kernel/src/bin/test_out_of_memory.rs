@@ -9,9 +9,9 @@ extern crate alloc;
 use alloc::vec;
 use alloc::vec::Vec;
 
-unikit_kernel::unikernel!("test-out-of-memory", start);
+unikit_kernel::unikernel!("test-out-of-memory", |_| start());
 
-fn start() -> Result<(), core::convert::Infallible> {
+async fn start() -> Result<(), core::convert::Infallible> {
     let mut blocks = Vec::new();
     loop {
         blocks.push(vec![0xa5u8; 1 << 20]);

@@ -3,9 +3,9 @@
 #![no_std]
 #![no_main]
 
-unikit_kernel::unikernel!("test-panic", start);
+unikit_kernel::unikernel!("test-panic", |_| start());
 
-fn start() -> Result<(), core::convert::Infallible> {
+async fn start() -> Result<(), core::convert::Infallible> {
     let answer = core::hint::black_box(41);
     panic!("deliberate panic: expected 42, got {answer}");
 }

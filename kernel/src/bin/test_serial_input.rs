@@ -10,9 +10,9 @@ extern crate alloc;
 use alloc::string::String;
 use unikit_kernel::{events, serial_input};
 
-unikit_kernel::unikernel!("test-serial-input", start);
+unikit_kernel::unikernel!("test-serial-input", |_| start());
 
-fn start() -> Result<(), &'static str> {
+async fn start() -> Result<(), &'static str> {
     log::info!("ready");
     let mut line = String::new();
     let mut count = 0;
@@ -21,7 +21,7 @@ fn start() -> Result<(), &'static str> {
         let received = serial_input::read(&mut buffer);
         if received == 0 {
             events::wait_for_interrupt();
-            events::take();
+            events::SERIAL_INPUT.take();
             continue;
         }
         for &byte in &buffer[..received] {

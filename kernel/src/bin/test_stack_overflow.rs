@@ -6,7 +6,7 @@
 
 use core::hint::black_box;
 
-unikit_kernel::unikernel!("test-stack-overflow", start);
+unikit_kernel::unikernel!("test-stack-overflow", |_| start());
 
 #[allow(unconditional_recursion)] // the point of this image
 fn depth_first(depth: u64) -> u64 {
@@ -14,7 +14,7 @@ fn depth_first(depth: u64) -> u64 {
     frame[0] + depth_first(black_box(depth + 1))
 }
 
-fn start() -> Result<(), core::convert::Infallible> {
+async fn start() -> Result<(), core::convert::Infallible> {
     black_box(depth_first(0));
     Ok(())
 }
