@@ -97,6 +97,7 @@ pub mod random;
 mod ready;
 pub mod signal;
 pub mod spawn;
+pub mod sync;
 mod task;
 pub mod time;
 mod timer;

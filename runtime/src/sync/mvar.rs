@@ -1,0 +1,314 @@
+//! Mailbox variables (Lwt's `Lwt_mvar`): a cell that is empty or holds one
+//! value.
+//!
+//! [`MVar::put`] fills an empty mailbox at once and waits while it is full;
+//! [`MVar::take`] empties a full mailbox at once and waits while it is
+//! empty. Blocked putters and blocked takers are each served in FIFO order,
+//! so with several writers each value is taken in turn, one take between
+//! two puts (seed 003: "reader-driven", back-pressure without a buffer).
+//!
+//! # Handoff
+//!
+//! When a value arrives while takers wait, it is *reserved* for the first
+//! of them: the mailbox stays full (so a `put` queues and a new `take`
+//! queues behind) until that taker's task runs and collects it. When the
+//! taker collects it, the first blocked putter's value moves in at once. A
+//! reserved taker that is dropped leaves the value to the next taker; one
+//! that is canceled while still queued leaves the queue, and a canceled
+//! putter's value is never put.
+//!
+//! # Differences from Lwt
+//!
+//! * `put` on an empty mailbox with a waiting taker only schedules the
+//!   taker; it does not run it before `put` returns (seed 003's epilogue:
+//!   Lwt prints "r" before "w"; here "w" comes first).
+//! * Construction is [`MVar::new`] (Lwt's `create`) and [`MVar::new_empty`]
+//!   (Lwt's `create_empty`).
+
+use core::cell::RefCell;
+use core::fmt;
+use core::future::Future;
+use core::pin::Pin;
+use core::task::{Context, Poll, Waker};
+
+use super::waiters::{Left, Ticket, WaitQueue};
+use crate::Error;
+
+/// A mailbox holding at most one `T`.
+pub struct MVar<T> {
+    state: RefCell<State<T>>,
+}
+
+struct State<T> {
+    value: Option<T>,
+    /// The value belongs to the taker granted last, which has not collected
+    /// it yet.
+    reserved: bool,
+    takers: WaitQueue<(), ()>,
+    putters: WaitQueue<T, ()>,
+}
+
+/// Wakers to wake once the state is no longer borrowed.
+type Woken = [Option<Waker>; 2];
+
+impl<T> State<T> {
+    /// Restores the invariants after a change: an empty mailbox takes the
+    /// first blocked putter's value, and an unreserved value is reserved
+    /// for the first blocked taker.
+    fn settle(&mut self) -> Woken {
+        let mut woken = [None, None];
+        if self.value.is_none() {
+            let value = &mut self.value;
+            if let Some(waker) = self.putters.grant_front(|v| *value = Some(v)) {
+                woken[0] = waker;
+            }
+        }
+        if self.value.is_some()
+            && !self.reserved
+            && let Some(waker) = self.takers.grant_front(|()| ())
+        {
+            self.reserved = true;
+            woken[1] = waker;
+        }
+        woken
+    }
+
+    /// Hands the reserved value to the taker collecting it.
+    fn collect(&mut self) -> (T, Woken) {
+        let value = self.value.take().expect("a reserved value is in place");
+        self.reserved = false;
+        (value, self.settle())
+    }
+}
+
+fn wake(woken: Woken) {
+    for waker in woken.into_iter().flatten() {
+        waker.wake();
+    }
+}
+
+impl<T> MVar<T> {
+    /// A full mailbox holding `value` (Lwt's `create`).
+    pub fn new(value: T) -> Self {
+        MVar::with(Some(value))
+    }
+
+    /// An empty mailbox (Lwt's `create_empty`).
+    pub fn new_empty() -> Self {
+        MVar::with(None)
+    }
+
+    fn with(value: Option<T>) -> Self {
+        MVar {
+            state: RefCell::new(State {
+                value,
+                reserved: false,
+                takers: WaitQueue::default(),
+                putters: WaitQueue::default(),
+            }),
+        }
+    }
+
+    /// Puts `value` in the mailbox (Lwt's `put`): at once if it is empty
+    /// (the future is then already resolved), else after every putter
+    /// queued before, each time a take empties it. Acts when called.
+    ///
+    /// Resolves with [`Error::Canceled`] if the task is canceled while the
+    /// put is queued; the value is then dropped, never put. Dropping the
+    /// future of a queued put withdraws it the same way.
+    pub fn put(&self, value: T) -> Put<'_, T> {
+        let (stage, woken) = {
+            let mut state = self.state.borrow_mut();
+            if state.value.is_none() {
+                state.value = Some(value);
+                (PutStage::Done, state.settle())
+            } else {
+                (
+                    PutStage::Queued(state.putters.push(value, None)),
+                    [None, None],
+                )
+            }
+        };
+        wake(woken);
+        Put { mvar: self, stage }
+    }
+
+    /// Takes the value out of the mailbox (Lwt's `take`): at once if it is
+    /// full and nobody queued before, else when a put brings one. Acts when
+    /// called.
+    ///
+    /// A value taken at once belongs to the returned future: dropping the
+    /// future unpolled drops the value, as ignoring a resolved Lwt promise
+    /// does. A queued take resolves with [`Error::Canceled`] if its task is
+    /// canceled; dropped or canceled while queued, it leaves the queue, and
+    /// a value reserved for it goes to the next taker.
+    pub fn take(&self) -> Take<'_, T> {
+        let (stage, woken) = {
+            let mut state = self.state.borrow_mut();
+            if state.value.is_some() && !state.reserved {
+                let value = state.value.take();
+                (TakeStage::Taken(value), state.settle())
+            } else {
+                (TakeStage::Queued(state.takers.push((), None)), [None, None])
+            }
+        };
+        wake(woken);
+        Take { mvar: self, stage }
+    }
+
+    /// Takes the value if the mailbox is full and the value is not
+    /// reserved for a queued taker (Lwt's `take_available`).
+    pub fn take_available(&self) -> Option<T> {
+        let (value, woken) = {
+            let mut state = self.state.borrow_mut();
+            if state.reserved {
+                return None;
+            }
+            let value = state.value.take()?;
+            (value, state.settle())
+        };
+        wake(woken);
+        Some(value)
+    }
+
+    /// Whether the mailbox is empty, that is whether a `put` would not
+    /// wait (Lwt's `is_empty`). A value reserved for a queued taker still
+    /// fills it.
+    pub fn is_empty(&self) -> bool {
+        self.state.borrow().value.is_none()
+    }
+}
+
+impl<T> fmt::Debug for MVar<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let state = self.state.borrow();
+        f.debug_struct("MVar")
+            .field("full", &state.value.is_some())
+            .field("takers", &state.takers.len())
+            .field("putters", &state.putters.len())
+            .finish()
+    }
+}
+
+enum PutStage {
+    Done,
+    Queued(Ticket),
+    Finished,
+}
+
+/// The future of [`MVar::put`].
+#[must_use = "a queued put is withdrawn when this future is dropped"]
+pub struct Put<'a, T> {
+    mvar: &'a MVar<T>,
+    stage: PutStage,
+}
+
+impl<T> Future for Put<'_, T> {
+    type Output = Result<(), Error>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        match core::mem::replace(&mut self.stage, PutStage::Finished) {
+            PutStage::Done => Poll::Ready(Ok(())),
+            PutStage::Queued(ticket) => {
+                let withdrawn = {
+                    let mut state = self.mvar.state.borrow_mut();
+                    if crate::cancel_requested() {
+                        match state.putters.cancel(ticket) {
+                            Left::Queued(value) => value,
+                            Left::Granted(()) => return Poll::Ready(Ok(())),
+                        }
+                    } else {
+                        match state.putters.poll(ticket, cx.waker()) {
+                            Ok(()) => return Poll::Ready(Ok(())),
+                            Err(ticket) => {
+                                drop(state);
+                                self.stage = PutStage::Queued(ticket);
+                                return Poll::Pending;
+                            }
+                        }
+                    }
+                };
+                drop(withdrawn);
+                Poll::Ready(Err(Error::Canceled))
+            }
+            PutStage::Finished => panic!("`Put` polled after completion"),
+        }
+    }
+}
+
+impl<T> Drop for Put<'_, T> {
+    fn drop(&mut self) {
+        if let PutStage::Queued(ticket) = core::mem::replace(&mut self.stage, PutStage::Finished) {
+            let left = self.mvar.state.borrow_mut().putters.cancel(ticket);
+            drop(left);
+        }
+    }
+}
+
+enum TakeStage<T> {
+    Taken(Option<T>),
+    Queued(Ticket),
+    Finished,
+}
+
+/// The future of [`MVar::take`].
+#[must_use = "a queued take leaves the queue when this future is dropped"]
+pub struct Take<'a, T> {
+    mvar: &'a MVar<T>,
+    stage: TakeStage<T>,
+}
+
+impl<T> Unpin for Take<'_, T> {}
+
+impl<T> Future for Take<'_, T> {
+    type Output = Result<T, Error>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        match core::mem::replace(&mut self.stage, TakeStage::Finished) {
+            TakeStage::Taken(value) => Poll::Ready(Ok(value.expect("taken once"))),
+            TakeStage::Queued(ticket) => {
+                let (value, woken) = {
+                    let mut state = self.mvar.state.borrow_mut();
+                    let granted = if crate::cancel_requested() {
+                        matches!(state.takers.cancel(ticket), Left::Granted(()))
+                    } else {
+                        match state.takers.poll(ticket, cx.waker()) {
+                            Ok(()) => true,
+                            Err(ticket) => {
+                                drop(state);
+                                self.stage = TakeStage::Queued(ticket);
+                                return Poll::Pending;
+                            }
+                        }
+                    };
+                    if !granted {
+                        return Poll::Ready(Err(Error::Canceled));
+                    }
+                    state.collect()
+                };
+                wake(woken);
+                Poll::Ready(Ok(value))
+            }
+            TakeStage::Finished => panic!("`Take` polled after completion"),
+        }
+    }
+}
+
+impl<T> Drop for Take<'_, T> {
+    fn drop(&mut self) {
+        if let TakeStage::Queued(ticket) = core::mem::replace(&mut self.stage, TakeStage::Finished)
+        {
+            let woken = {
+                let mut state = self.mvar.state.borrow_mut();
+                match state.takers.cancel(ticket) {
+                    Left::Queued(()) => [None, None],
+                    Left::Granted(()) => {
+                        state.reserved = false;
+                        state.settle()
+                    }
+                }
+            };
+            wake(woken);
+        }
+    }
+}
