@@ -124,12 +124,11 @@ impl<T> PromiseCell<T> {
         // SAFETY: pending, so no reference to the value exists.
         unsafe { *self.value.get() = Some(result) };
         self.state.set(if canceled { CANCELED } else { RESOLVED });
+        let callbacks = self.on_cancel.take();
         if canceled {
-            for f in self.on_cancel.take() {
-                f();
-            }
-        } else {
-            drop(self.on_cancel.take());
+            callbacks.into_iter().for_each(|f| f());
+        } else if !callbacks.is_empty() {
+            drop(callbacks);
         }
         if let Some(waker) = self.waiter.take() {
             waker.wake();
@@ -185,6 +184,7 @@ pub fn task<T>() -> (Promise<T>, Resolver<T>) {
 
 impl<T> Promise<T> {
     /// A promise already fulfilled with `value` (Lwt's `return`).
+    #[inline]
     pub fn fulfilled(value: T) -> Self {
         Promise {
             repr: Repr::Ready(Some(Ok(value))),
@@ -277,6 +277,7 @@ impl<T> IntoFuture for Promise<T> {
     type Output = Result<T, Error>;
     type IntoFuture = Awaiting<T>;
 
+    #[inline]
     fn into_future(self) -> Awaiting<T> {
         Awaiting { promise: self }
     }
@@ -304,9 +305,21 @@ impl<T> Unpin for Awaiting<T> {}
 impl<T> Future for Awaiting<T> {
     type Output = Result<T, Error>;
 
+    /// The already-resolved case is inlined: awaiting a resolved promise in
+    /// a loop compiles to a plain loop.
+    #[inline]
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         match &mut self.promise.repr {
             Repr::Ready(r) => Poll::Ready(r.take().expect("promise awaited after completion")),
+            _ => self.poll_shared(cx),
+        }
+    }
+}
+
+impl<T> Awaiting<T> {
+    fn poll_shared(&mut self, cx: &mut Context<'_>) -> Poll<Result<T, Error>> {
+        match &mut self.promise.repr {
+            Repr::Ready(_) => unreachable!("handled by poll"),
             Repr::Cell(cell) => {
                 if cell.is_pending() && crate::cancel::cancel_requested() {
                     cell.cancel();

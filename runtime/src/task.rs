@@ -446,8 +446,8 @@ fn complete(header: &Header, failure: Option<Error>) {
         ),
         None => (Vec::new(), None, None),
     });
-    for f in callbacks {
-        f();
+    if !callbacks.is_empty() {
+        callbacks.into_iter().for_each(|f| f());
     }
     if let Some(w) = header.waiter.take() {
         w.wake();

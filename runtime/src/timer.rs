@@ -155,34 +155,47 @@ impl Timers {
         }
     }
 
+    /// Moves the entry at `pos` up to its place (moving a hole rather than
+    /// swapping); returns where it ended.
     fn sift_up(&mut self, mut pos: usize) -> usize {
+        let entry = self.heap[pos];
         while pos > 0 {
             let parent = (pos - 1) / ARITY;
-            if self.heap[pos].key() >= self.heap[parent].key() {
+            if entry.key() >= self.heap[parent].key() {
                 break;
             }
-            self.heap.swap(pos, parent);
+            self.heap[pos] = self.heap[parent];
             self.place(pos);
             pos = parent;
         }
+        self.heap[pos] = entry;
         self.place(pos);
         pos
     }
 
+    /// Moves the entry at `pos` down to its place.
     fn sift_down(&mut self, mut pos: usize) {
+        let entry = self.heap[pos];
+        let len = self.heap.len();
         loop {
             let first = pos * ARITY + 1;
-            let end = (first + ARITY).min(self.heap.len());
-            let Some(child) = (first..end).min_by_key(|&c| self.heap[c].key()) else {
-                break;
-            };
-            if self.heap[child].key() >= self.heap[pos].key() {
+            if first >= len {
                 break;
             }
-            self.heap.swap(pos, child);
+            let mut child = first;
+            for c in first + 1..(first + ARITY).min(len) {
+                if self.heap[c].key() < self.heap[child].key() {
+                    child = c;
+                }
+            }
+            if self.heap[child].key() >= entry.key() {
+                break;
+            }
+            self.heap[pos] = self.heap[child];
             self.place(pos);
             pos = child;
         }
+        self.heap[pos] = entry;
         self.place(pos);
     }
 }
