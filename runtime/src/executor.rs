@@ -484,7 +484,7 @@ impl<P: Platform + 'static> Runtime<P> {
             #[cfg(feature = "std")]
             remote: alloc::sync::Arc::new(crate::foreign::Remote::default()),
         });
-        set_current(Rc::as_ptr(&core));
+        let _entered = Entered::new(&core);
         let main = task::spawn_raw(main, 0, None);
         while main.header().state() & task::COMPLETE == 0 {
             if core.queue.is_empty() {
@@ -505,8 +505,25 @@ impl<P: Platform + 'static> Runtime<P> {
         let result = unsafe { main.take_output::<T>() }.expect("main is complete");
         drop(main);
         core.close();
-        set_current(core::ptr::null());
         result
+    }
+}
+
+/// Makes a core the current executor until dropped, also when unwinding
+/// from a panic in a task, so that no pointer to a dropped core is left
+/// behind for the next `run` or a runtime call to find.
+struct Entered;
+
+impl Entered {
+    fn new(core: &Rc<Core>) -> Self {
+        set_current(Rc::as_ptr(core));
+        Entered
+    }
+}
+
+impl Drop for Entered {
+    fn drop(&mut self) {
+        set_current(core::ptr::null());
     }
 }
 

@@ -640,3 +640,39 @@ pub(crate) fn current() -> Option<TaskRef> {
     let borrowed = ManuallyDrop::new(TaskRef { ptr });
     Some(TaskRef::clone(&borrowed))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A future of `N` bytes resolving to `()`.
+    struct Sized<const N: usize>([u8; N]);
+
+    impl<const N: usize> Future for Sized<N> {
+        type Output = Result<(), Error>;
+
+        fn poll(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<Self::Output> {
+            Poll::Ready(Ok(()))
+        }
+    }
+
+    fn overhead<F: Future>() -> usize {
+        core::mem::size_of::<Task<F>>() - core::mem::size_of::<F>()
+    }
+
+    #[test]
+    fn a_task_costs_at_most_64_bytes_beyond_its_future() {
+        assert_eq!(core::mem::size_of::<Header>(), 56);
+        assert!(overhead::<Sized<24>>() <= 64, "{}", overhead::<Sized<24>>());
+        assert!(
+            overhead::<Sized<100>>() <= 64,
+            "{}",
+            overhead::<Sized<100>>()
+        );
+        assert!(
+            overhead::<Sized<4096>>() <= 64,
+            "{}",
+            overhead::<Sized<4096>>()
+        );
+    }
+}

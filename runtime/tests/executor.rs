@@ -42,6 +42,14 @@ fn simulated_time_reports_a_deadlock() {
 }
 
 #[test]
+fn a_panicking_task_leaves_no_current_executor_behind() {
+    let panicked =
+        std::panic::catch_unwind(|| sim(async { panic!("task panicked") as Result<(), Error> }));
+    assert!(panicked.is_err());
+    assert_eq!(sim(async { Ok(1) }), Ok(1));
+}
+
+#[test]
 fn run_can_be_called_again_on_the_same_thread() {
     for i in 0..3 {
         assert_eq!(
