@@ -46,6 +46,7 @@ use core::ptr::NonNull;
 use core::task::Waker;
 
 use crate::Error;
+use crate::blocks::Blocks;
 use crate::local::Locals;
 use crate::platform::{Events, Instant, Platform};
 use crate::random::Prng;
@@ -111,6 +112,7 @@ pub(crate) struct Core {
     pub(crate) id: u64,
     open: Cell<bool>,
     pub(crate) queue: RunQueue,
+    pub(crate) blocks: Blocks,
     pub(crate) timers: RefCell<Timers>,
     now: Cell<Option<Instant>>,
     round: Cell<u64>,
@@ -470,6 +472,7 @@ impl<P: Platform + 'static> Runtime<P> {
             id: next_core_id(),
             open: Cell::new(true),
             queue: RunQueue::new(),
+            blocks: Blocks::default(),
             timers: RefCell::new(Timers::default()),
             now: Cell::new(None),
             round: Cell::new(0),

@@ -81,6 +81,7 @@ extern crate alloc;
 #[cfg(feature = "std")]
 extern crate std;
 
+mod blocks;
 pub mod cancel;
 pub mod cleanup;
 pub mod compose;
@@ -89,14 +90,18 @@ mod error;
 pub mod executor;
 #[cfg(feature = "std")]
 mod foreign;
+pub mod list;
 pub mod local;
 pub mod pause;
 pub mod platform;
+pub mod pool;
 pub mod promise;
 pub mod random;
 mod ready;
 pub mod signal;
 pub mod spawn;
+pub mod stream;
+pub mod switch;
 pub mod sync;
 mod task;
 pub mod time;

@@ -1,6 +1,7 @@
 //! Tasks: spawned futures, their memory layout and their wakers.
 //!
-//! A task is one heap allocation holding a [`Header`] followed by the
+//! A task is one heap allocation (recycled by the executor, see
+//! [`crate::blocks`]) holding a [`Header`] followed by the
 //! future, which is replaced in place by its output when it completes. The
 //! handle returned by [`spawn`] points at the same allocation, so a spawned
 //! task costs exactly one allocation; the header is 56 bytes on x86_64 and
@@ -45,6 +46,7 @@
 //! control; interrupt handlers must not touch wakers and use
 //! [`crate::InterruptSignal`] instead.
 
+use alloc::alloc::Layout;
 use alloc::boxed::Box;
 use alloc::vec::Vec;
 use core::cell::{Cell, UnsafeCell};
@@ -60,8 +62,11 @@ use crate::local::Locals;
 
 /// The task is in the run queue.
 pub(crate) const SCHEDULED: u32 = 1;
-/// The future has completed; its output is in place of it.
+/// The future has completed (it is gone from the task's memory).
 pub(crate) const COMPLETE: u32 = 2;
+/// Once complete: there is no output in the task's memory (not written yet,
+/// or moved out).
+const EMPTY: u32 = 16;
 /// A cancellation was requested; the next poll delivers it.
 pub(crate) const CANCEL: u32 = 4;
 /// Nobody will await the task: failures go to the failure handler.
@@ -105,11 +110,12 @@ pub(crate) struct Header {
     extras: Cell<Option<Box<Extras>>>,
 }
 
-/// The future, then its output.
-enum Stage<F: Future> {
-    Running(F),
-    Done(F::Output),
-    Taken,
+/// The future, replaced in place by its output. The header's flags tell
+/// which is there (the future until `COMPLETE`, then the output unless
+/// `EMPTY`), so the output shares the future's bytes and needs no tag.
+union Stage<F: Future> {
+    future: ManuallyDrop<F>,
+    output: ManuallyDrop<F::Output>,
 }
 
 #[repr(C)]
@@ -341,19 +347,30 @@ where
     T: 'static,
 {
     let core = executor::current_core_counted();
-    let task = Box::new(Task {
-        header: Header {
-            refs: Cell::new(1),
-            state: Cell::new(flags),
-            vtable: &Task::<F>::VTABLE,
-            core,
-            next: Cell::new(None),
-            waiter: Cell::new(None),
-            extras: Cell::new(extras),
-        },
-        stage: UnsafeCell::new(Stage::Running(future)),
-    });
-    let ptr = NonNull::from(Box::leak(task)).cast::<Header>();
+    let layout = Layout::new::<Task<F>>();
+    // SAFETY: the core is alive (the new task holds a count on it).
+    let ptr = unsafe { core.as_ref() }
+        .blocks
+        .alloc(layout)
+        .cast::<Task<F>>();
+    // SAFETY: a fresh block of the task's layout.
+    unsafe {
+        ptr.write(Task {
+            header: Header {
+                refs: Cell::new(1),
+                state: Cell::new(flags),
+                vtable: &Task::<F>::VTABLE,
+                core,
+                next: Cell::new(None),
+                waiter: Cell::new(None),
+                extras: Cell::new(extras),
+            },
+            stage: UnsafeCell::new(Stage {
+                future: ManuallyDrop::new(future),
+            }),
+        });
+    }
+    let ptr = ptr.cast::<Header>();
     // SAFETY: the new allocation's count is 1 and is handed over.
     let task = unsafe { TaskRef::from_raw(ptr) };
     task.poll();
@@ -375,16 +392,16 @@ where
     unsafe fn poll(ptr: NonNull<Header>) {
         // SAFETY: the vtable is only reached through a `Task<F>` header.
         let task = unsafe { ptr.cast::<Task<F>>().as_ref() };
-        // SAFETY: the task is not complete (checked by `TaskRef::poll`), and
-        // the stage is only accessed by this poll while it runs; the
-        // handle's accessors read it only once the task is complete.
-        let stage = unsafe { &mut *task.stage.get() };
-        let Stage::Running(future) = stage else {
+        if task.header.state() & COMPLETE != 0 {
             return;
-        };
-        // SAFETY: the future stays in place in its heap allocation until it
-        // is dropped there, so it is pinned.
-        let future = unsafe { Pin::new_unchecked(future) };
+        }
+        // SAFETY: the stage is only accessed by this poll while the task is
+        // not complete (the handle's accessors wait for `COMPLETE`), and
+        // polls of one task never nest.
+        let stage = unsafe { &mut *task.stage.get() };
+        // SAFETY: not complete, so the future is in place; it stays there
+        // in its heap block until dropped there, so it is pinned.
+        let future = unsafe { Pin::new_unchecked(&mut *stage.future) };
         // The executor's own reference keeps the task alive during the poll;
         // this borrowed waker is never dropped, so it takes no reference.
         // SAFETY: the raw waker follows the contract of `TASK_WAKER`.
@@ -392,39 +409,68 @@ where
         let mut cx = Context::from_waker(&waker);
         if let Poll::Ready(output) = future.poll(&mut cx) {
             let failure = output.as_ref().err().cloned();
-            *stage = Stage::Done(output);
+            // From here on nothing is in the stage until the output is
+            // written: a panic in the future's drop leaks, never drops twice.
+            task.header.set(COMPLETE | EMPTY);
+            // SAFETY: the future is in place and is dropped exactly once.
+            unsafe { ManuallyDrop::drop(&mut stage.future) };
+            stage.output = ManuallyDrop::new(output);
+            task.header.clear(EMPTY);
             complete(&task.header, failure);
         }
     }
 
     unsafe fn dealloc(ptr: NonNull<Header>) {
-        // SAFETY: allocated by `spawn_raw` as a `Box<Task<F>>`; this was the
-        // last reference.
-        let task = unsafe { Box::from_raw(ptr.cast::<Task<F>>().as_ptr()) };
-        let core = task.header.core;
-        drop(task);
+        let task = ptr.cast::<Task<F>>();
+        // SAFETY: this was the last reference: the task is alive and nothing
+        // else uses it from here on.
+        let (core, state) = unsafe { (task.as_ref().header.core, task.as_ref().header.state()) };
+        // SAFETY: as above; the flags tell what the stage holds.
+        unsafe {
+            let stage = &mut *(*task.as_ptr()).stage.get();
+            if state & COMPLETE == 0 {
+                ManuallyDrop::drop(&mut stage.future);
+            } else if state & EMPTY == 0 {
+                ManuallyDrop::drop(&mut stage.output);
+            }
+            core::ptr::drop_in_place(&raw mut (*task.as_ptr()).header);
+        }
+        // SAFETY: the block came from this core's `blocks` with this layout
+        // and its contents were just dropped; the core is alive until the
+        // count the task held is released below.
+        unsafe {
+            core.as_ref()
+                .blocks
+                .free(ptr.cast(), Layout::new::<Task<F>>())
+        };
         // SAFETY: the task's strong count on its core, taken at spawn.
         unsafe { executor::release_core(core) };
     }
 
     unsafe fn output(ptr: NonNull<Header>) -> *const () {
-        // SAFETY: called on complete tasks only; nothing mutates the stage
-        // of a complete task except `take`, which needs `&mut` access to the
-        // handle.
-        let stage = unsafe { &*ptr.cast::<Task<F>>().as_ref().stage.get() };
-        match stage {
-            Stage::Done(out) => (out as *const Result<T, Error>).cast(),
-            _ => core::ptr::null(),
+        // SAFETY: the vtable is only reached through a `Task<F>` header.
+        let task = unsafe { ptr.cast::<Task<F>>().as_ref() };
+        if task.header.state() & (COMPLETE | EMPTY) != COMPLETE {
+            return core::ptr::null();
         }
+        // SAFETY: complete and not empty, so the output is in place; only
+        // `take` mutates it, which needs `&mut` access to the handle.
+        let output: &Result<T, Error> = unsafe { &(*task.stage.get()).output };
+        (output as *const Result<T, Error>).cast()
     }
 
     unsafe fn take(ptr: NonNull<Header>, dst: *mut ()) {
-        // SAFETY: called on complete tasks whose output is not borrowed.
-        let stage = unsafe { &mut *ptr.cast::<Task<F>>().as_ref().stage.get() };
-        if let Stage::Done(out) = core::mem::replace(stage, Stage::Taken) {
-            // SAFETY: the caller passes an `Option<Result<T, Error>>`.
-            unsafe { *dst.cast::<Option<Result<T, Error>>>() = Some(out) };
+        // SAFETY: the vtable is only reached through a `Task<F>` header.
+        let task = unsafe { ptr.cast::<Task<F>>().as_ref() };
+        if task.header.state() & (COMPLETE | EMPTY) != COMPLETE {
+            return;
         }
+        task.header.set(EMPTY);
+        // SAFETY: the output was in place and not borrowed (caller's
+        // contract); `EMPTY` now says it was moved out, so it is read once.
+        let output = unsafe { ManuallyDrop::take(&mut (*task.stage.get()).output) };
+        // SAFETY: the caller passes an `Option<Result<T, Error>>`.
+        unsafe { *dst.cast::<Option<Result<T, Error>>>() = Some(output) };
     }
 }
 

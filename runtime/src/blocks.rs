@@ -1,0 +1,134 @@
+//! Recycled task allocations.
+//!
+//! Spawning is the runtime's one allocation per task, and on bare metal the
+//! global allocator may be slow (a linked-list allocator searches its free
+//! list). Each executor therefore keeps the blocks of freed tasks, sorted in
+//! size classes of 16 bytes up to 1 KiB, and hands them out again to tasks
+//! of the same class: a program that spawns and finishes tasks at a steady
+//! rate stops calling the global allocator. At most [`KEEP`] blocks per
+//! class are kept; the rest, larger blocks and blocks aligned beyond 16
+//! bytes go back to the global allocator at once. Everything kept is freed
+//! with the executor.
+
+use alloc::alloc::{Layout, alloc, dealloc, handle_alloc_error};
+use alloc::vec::Vec;
+use core::cell::RefCell;
+use core::ptr::NonNull;
+
+/// The granularity of size classes.
+const CLASS: usize = 16;
+/// How many classes: blocks up to `CLASS * CLASSES` bytes are recycled.
+const CLASSES: usize = 64;
+/// The alignment of recycled blocks.
+const ALIGN: usize = 16;
+/// How many free blocks each class keeps at most.
+const KEEP: usize = 256;
+
+/// Free blocks by size class.
+pub(crate) struct Blocks {
+    free: [RefCell<Vec<NonNull<u8>>>; CLASSES],
+}
+
+impl Default for Blocks {
+    fn default() -> Self {
+        Blocks {
+            free: core::array::from_fn(|_| RefCell::new(Vec::new())),
+        }
+    }
+}
+
+/// The class of `layout` and the layout its blocks are allocated with, if
+/// it is recycled.
+fn class_of(layout: Layout) -> Option<(usize, Layout)> {
+    if layout.align() > ALIGN || layout.size() > CLASS * CLASSES {
+        return None;
+    }
+    let class = layout.size().div_ceil(CLASS).max(1) - 1;
+    let block = Layout::from_size_align((class + 1) * CLASS, ALIGN).ok()?;
+    Some((class, block))
+}
+
+fn allocate(layout: Layout) -> NonNull<u8> {
+    // SAFETY: task layouts are never zero-sized (they hold a header).
+    NonNull::new(unsafe { alloc(layout) }).unwrap_or_else(|| handle_alloc_error(layout))
+}
+
+impl Blocks {
+    /// A block for a value of `layout` (not zero-sized).
+    pub(crate) fn alloc(&self, layout: Layout) -> NonNull<u8> {
+        match class_of(layout) {
+            Some((class, block)) => self.free[class]
+                .borrow_mut()
+                .pop()
+                .unwrap_or_else(|| allocate(block)),
+            None => allocate(layout),
+        }
+    }
+
+    /// Takes back a block from [`Blocks::alloc`].
+    ///
+    /// # Safety
+    /// `ptr` was returned by `alloc(layout)` of this `Blocks`, its value was
+    /// dropped, and it is not used again.
+    pub(crate) unsafe fn free(&self, ptr: NonNull<u8>, layout: Layout) {
+        match class_of(layout) {
+            Some((class, block)) => {
+                let mut free = self.free[class].borrow_mut();
+                if free.len() < KEEP {
+                    free.push(ptr);
+                } else {
+                    // SAFETY: allocated with `block` by `alloc`.
+                    unsafe { dealloc(ptr.as_ptr(), block) };
+                }
+            }
+            // SAFETY: allocated with `layout` by `alloc`.
+            None => unsafe { dealloc(ptr.as_ptr(), layout) },
+        }
+    }
+}
+
+impl Drop for Blocks {
+    fn drop(&mut self) {
+        for (class, free) in self.free.iter_mut().enumerate() {
+            let block =
+                Layout::from_size_align((class + 1) * CLASS, ALIGN).expect("valid class layout");
+            for ptr in free.get_mut().drain(..) {
+                // SAFETY: kept blocks were allocated with their class layout
+                // and are unused.
+                unsafe { dealloc(ptr.as_ptr(), block) };
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_freed_block_is_reused_for_the_same_class() {
+        let blocks = Blocks::default();
+        let small = Layout::from_size_align(100, 8).unwrap();
+        let a = blocks.alloc(small);
+        // SAFETY: allocated just above, unused.
+        unsafe { blocks.free(a, small) };
+        let b = blocks.alloc(Layout::from_size_align(112, 16).unwrap());
+        assert_eq!(a, b);
+        // SAFETY: as above.
+        unsafe { blocks.free(b, small) };
+    }
+
+    #[test]
+    fn large_and_overaligned_layouts_are_not_recycled() {
+        assert!(class_of(Layout::from_size_align(2048, 8).unwrap()).is_none());
+        assert!(class_of(Layout::from_size_align(64, 64).unwrap()).is_none());
+        assert_eq!(
+            class_of(Layout::from_size_align(1, 1).unwrap()).map(|c| c.0),
+            Some(0)
+        );
+        assert_eq!(
+            class_of(Layout::from_size_align(17, 8).unwrap()).map(|c| c.0),
+            Some(1)
+        );
+    }
+}
