@@ -1,85 +1,14 @@
-//! Boots the images under QEMU through the runner, as a user would with
-//! `cargo run -- <name>`, and checks what a user sees: the console, the
-//! runner's messages and the exit status.
-//!
-//! Every boot has a generous `--timeout` so a hung guest fails its test
-//! instead of hanging the suite; guest timing is never asserted against the
-//! host's clock.
+//! The boot foundation under QEMU: the exit protocol, the runner's
+//! options, the in-guest kernel checks, serial input and runtime arguments.
 
+mod common;
+
+use common::{Boot, RUNNER, TIMEOUT_SECONDS, boot, runner};
 use std::io::{Read, Write};
 use std::net::TcpStream;
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
-use unikit::console_log::{self, LogLine};
-
-const RUNNER: &str = env!("CARGO_BIN_EXE_unikit");
-/// Far above a BIOS boot (about 1.5 s) and a UEFI boot (about 3-5 s) under
-/// TCG, to survive a loaded machine.
-const TIMEOUT_SECONDS: &str = "180";
-
-struct Boot {
-    status: Option<i32>,
-    console: String,
-    runner_messages: String,
-}
-
-impl Boot {
-    fn log_lines(&self) -> Vec<LogLine<'_>> {
-        console_log::parse_all(&self.console)
-    }
-
-    /// The kernel's fatal report: the last ERROR line from `kernel`.
-    fn report(&self) -> String {
-        self.log_lines()
-            .iter()
-            .rev()
-            .find(|line| line.level == "ERROR" && line.source == "kernel")
-            .map(|line| line.message.to_owned())
-            .unwrap_or_else(|| panic!("no report on the console:\n{}", self.console))
-    }
-
-    fn assert_status(&self, expected: i32) {
-        assert_eq!(
-            self.status,
-            Some(expected),
-            "console:\n{}\nrunner:\n{}",
-            self.console,
-            self.runner_messages
-        );
-    }
-
-    /// On BIOS nothing but the kernel writes to the console, so every line
-    /// must follow the log line format.
-    fn assert_every_line_is_a_log_line(&self) {
-        assert!(!self.console.is_empty());
-        assert!(self.console.ends_with('\n'), "{:?}", self.console);
-        for line in self.console.lines() {
-            assert!(
-                console_log::parse_line(line).is_some(),
-                "off-format line: {line:?}"
-            );
-        }
-    }
-}
-
-fn runner(args: &[&str]) -> Output {
-    Command::new(RUNNER)
-        .args(args)
-        .stdin(Stdio::null())
-        .output()
-        .expect("the runner starts")
-}
-
-fn boot(name: &str, extra: &[&str]) -> Boot {
-    let mut args = vec![name, "--timeout", TIMEOUT_SECONDS];
-    args.extend_from_slice(extra);
-    let output = runner(&args);
-    Boot {
-        status: output.status.code(),
-        console: String::from_utf8_lossy(&output.stdout).into_owned(),
-        runner_messages: String::from_utf8_lossy(&output.stderr).into_owned(),
-    }
-}
+use unikit::console_log;
 
 fn assert_banner(boot: &Boot, name: &str) {
     let lines = boot.log_lines();
@@ -420,7 +349,13 @@ fn list_prints_unikernels_and_test_images() {
     let output = runner(&["--list"]);
     assert_eq!(output.status.code(), Some(0));
     let listing = String::from_utf8_lossy(&output.stdout);
-    assert!(listing.starts_with("unikernels: noop"), "{listing}");
+    let unikernels = listing.lines().next().unwrap();
+    for name in ["noop", "heads1", "echo_console", "timeout2", "prng"] {
+        assert!(
+            unikernels.split(' ').any(|listed| listed == name),
+            "{name}: {listing}"
+        );
+    }
     assert!(
         listing.contains("test images: test-error test-hang test-kernel"),
         "{listing}"

@@ -78,12 +78,12 @@ unsafe impl GlobalAlloc for KernelHeap {
 }
 
 /// The global allocator of every unikernel image.
-#[cfg(not(test))]
+#[cfg(target_os = "none")]
 #[global_allocator]
 pub static HEAP: KernelHeap = KernelHeap::new();
 
-/// Stand-in on the host, where the tests use std's allocator.
-#[cfg(test)]
+/// Stand-in on the host (tests, clippy), where std's allocator serves.
+#[cfg(not(target_os = "none"))]
 pub static HEAP: KernelHeap = KernelHeap::new();
 
 /// The largest usable physical region, as (start, length).

@@ -53,7 +53,7 @@ pub mod heap;
 pub mod interrupts;
 pub mod logger;
 pub mod memory;
-#[cfg(not(test))]
+#[cfg(target_os = "none")]
 mod panic;
 pub mod platform;
 pub mod random;

@@ -31,6 +31,10 @@
 //! | `Mirage_random.S` | `rand_core::CryptoRng` | a CSPRNG, used through `rand_core`'s traits |
 //! | `Mirage_runtime` keys | [`Args`] | `get`: runtime arguments `key=value` |
 //!
+//! Every device is a cheap, cloneable, `'static` handle (like a Mirage
+//! device value), so tasks spawned by a unikernel can capture their own
+//! copy.
+//!
 //! Logging goes through the `log` crate on every platform, printed in the
 //! console line format of [`log_line`].
 
@@ -48,7 +52,7 @@ pub mod host;
 
 /// Sleeping, like Mirage's `Time`. The default method sleeps on the
 /// runtime's timer queue, which every platform drives with its own clock.
-pub trait Time {
+pub trait Time: Clone + 'static {
     /// Resolves `nanos` nanoseconds from now.
     fn sleep_ns(&self, nanos: u64) -> Sleep {
         sleep(Duration::from_nanos(nanos))
@@ -56,7 +60,7 @@ pub trait Time {
 }
 
 /// The monotonic clock, like Mirage's `Mclock`.
-pub trait Mclock {
+pub trait Mclock: Clone + 'static {
     /// Nanoseconds since the platform's epoch (boot, or the start of a
     /// simulation). Never goes backwards.
     fn elapsed_ns(&self) -> u64 {
@@ -65,13 +69,13 @@ pub trait Mclock {
 }
 
 /// The wall clock, like Mirage's `Pclock`.
-pub trait Pclock {
+pub trait Pclock: Clone + 'static {
     /// Nanoseconds since 1970-01-01T00:00:00Z.
     fn now_unix_ns(&self) -> u64;
 }
 
 /// The console, like Mirage's `Console`: text out, lines in.
-pub trait Console {
+pub trait Console: Clone + 'static {
     /// Writes `text` as is.
     fn write(&self, text: &str);
 
@@ -82,7 +86,7 @@ pub trait Console {
 
 /// Runtime arguments: `key=value` pairs given when the unikernel starts,
 /// not when it is built (Mirage's runtime keys).
-pub trait Args {
+pub trait Args: Clone + 'static {
     /// The value given for `key`, if any.
     fn get(&self, key: &str) -> Option<&str>;
 
