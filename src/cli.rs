@@ -34,7 +34,7 @@ options:
   -h, --help          print this help
 runtime arguments (after `--`) reach the unikernel without rebuilding it;
 the kernel reads log=<error|warn|info|debug|trace> and
-alarm=<tsc-deadline|lapic|pit>, the unikernel reads its own keys";
+alarm=<tsc-deadline|lapic|pit|tick-1khz>, the unikernel reads its own keys";
 
 /// What the user asked for.
 #[derive(Debug, PartialEq)]

@@ -47,6 +47,13 @@ fn main() -> ExitCode {
             image.kernel
         );
     }
+    let mut options = options;
+    if std::io::IsTerminal::is_terminal(&std::io::stdin()) {
+        // QEMU puts the terminal in raw mode and does not echo what is
+        // typed; the kernel's console echoes it instead (user arguments
+        // come later and win).
+        options.runtime_args.insert(0, "console-echo=on".to_owned());
+    }
     let args_file = if options.runtime_args.is_empty() {
         None
     } else {

@@ -214,7 +214,7 @@ fn a_bad_kernel_argument_says_what_was_expected_and_exits_1() {
     boot.assert_status(1);
     assert_eq!(
         boot.report(),
-        "noop cannot start: alarm=hpet: expected one of tsc-deadline, lapic, pit"
+        "noop cannot start: alarm=hpet: expected one of tsc-deadline, lapic, pit, tick-1khz"
     );
 }
 

@@ -56,6 +56,8 @@ pub enum LapicTimerMode {
     TscDeadline,
     /// Counts down an initial count once.
     OneShot,
+    /// Counts down the initial count again and again.
+    Periodic,
 }
 
 /// Masks the legacy PICs and enables the local APIC and the first I/O APIC.
@@ -65,6 +67,7 @@ pub fn init(topology: InterruptTopology, timer_mode: LapicTimerMode) {
     let mode = match timer_mode {
         LapicTimerMode::TscDeadline => TimerMode::TscDeadline,
         LapicTimerMode::OneShot => TimerMode::OneShot,
+        LapicTimerMode::Periodic => TimerMode::Periodic,
     };
     let mut local = LocalApicBuilder::new()
         .timer_vector(usize::from(vectors::LAPIC_TIMER))

@@ -187,8 +187,9 @@ fn configure(rsdp: Option<u64>) -> Result<AlarmSource, String> {
     let alarm_source = match args::get("alarm") {
         None => AlarmSource::best_available(),
         Some(name) => {
-            let source = AlarmSource::from_name(name)
-                .ok_or_else(|| format!("alarm={name}: expected one of tsc-deadline, lapic, pit"))?;
+            let source = AlarmSource::from_name(name).ok_or_else(|| {
+                format!("alarm={name}: expected one of tsc-deadline, lapic, pit, tick-1khz")
+            })?;
             if !source.is_available() {
                 return Err(format!("alarm={name}: this CPU has no such timer"));
             }
