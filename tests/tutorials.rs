@@ -296,3 +296,45 @@ fn prng_draws_bytes_and_every_width_from_the_kernel_csprng() {
     }
     assert_ne!(a[0], b[0], "two boots drew the same bytes");
 }
+
+#[test]
+fn mailbox_paces_the_producer_to_the_consumer_on_bare_metal() {
+    let boot = boot("mailbox", &[]);
+    boot.assert_status(0);
+    boot.assert_every_line_is_a_log_line();
+    let timeline = timeline(&boot, "mailbox");
+    let at = |message: &str| {
+        timeline
+            .iter()
+            .find(|(_, m)| m == message)
+            .unwrap_or_else(|| panic!("no {message:?} in\n{}", boot.console))
+            .0
+    };
+    // Three pushes complete at once; the fourth waits for the first take.
+    assert_interval(
+        at("stream: pushed packet 3") - at("stream: pushed packet 1"),
+        0.0,
+        0.05,
+        "third push",
+    );
+    assert_interval(
+        at("stream: pushed packet 4") - at("stream: pushed packet 1"),
+        0.5,
+        0.1,
+        "fourth push",
+    );
+    assert_interval(
+        at("mvar: put 2") - at("mvar: put 1"),
+        0.3,
+        0.1,
+        "second put",
+    );
+    assert_eq!(timeline.last().unwrap().1, "done");
+    assert!(
+        timeline
+            .iter()
+            .any(|(_, m)| m == "condition: signal with no waiter delivered: false"),
+        "{}",
+        boot.console
+    );
+}

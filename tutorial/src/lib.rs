@@ -16,6 +16,7 @@
 //! | [`timeout2`] | the same with `pick`, returning as soon as the thread does |
 //! | [`speaking_clock`] | every second, the elapsed nanoseconds and the wall time |
 //! | [`prng`] | 32 random bytes in hex and one random number of each width |
+//! | [`mailbox`] | seed 003: a bounded stream, an MVar and a condition between a producer and a consumer |
 //!
 //! Each module's `start` is the unikernel; the kernel binds it in
 //! `kernel/src/bin/<name>.rs` and the host program in `src/bin/host.rs`.
@@ -30,6 +31,7 @@ pub mod heads1;
 pub mod heads2;
 pub mod hello;
 pub mod hello_key;
+pub mod mailbox;
 pub mod prng;
 pub mod speaking_clock;
 pub mod timeout1;

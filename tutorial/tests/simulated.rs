@@ -250,6 +250,44 @@ fn prng_prints_32_hex_bytes_and_each_width_reproducibly() {
 }
 
 #[test]
+fn mailbox_shows_back_pressure_reader_driven_puts_and_a_condition_that_is_not_sticky() {
+    let console: Vec<String> = lines("mailbox", 0, &[], &[])
+        .into_iter()
+        .map(|line| line.replace(" INFO [mailbox]", ""))
+        .collect();
+    assert_eq!(
+        console,
+        expected(&[
+            "[    0.000000] stream: capacity 2, 6 packets, consumer takes one per 500 ms",
+            "[    0.000000] stream: pushed packet 1",
+            "[    0.000000] stream: pushed packet 2",
+            "[    0.000000] stream: pushed packet 3",
+            "[    0.500000] stream: consumed packet 1",
+            "[    0.500000] stream: pushed packet 4",
+            "[    1.000000] stream: consumed packet 2",
+            "[    1.000000] stream: pushed packet 5",
+            "[    1.500000] stream: consumed packet 3",
+            "[    1.500000] stream: pushed packet 6",
+            "[    2.000000] stream: consumed packet 4",
+            "[    2.500000] stream: consumed packet 5",
+            "[    3.000000] stream: consumed packet 6",
+            "[    3.000000] mvar: one slot, consumer takes every 300 ms",
+            "[    3.000000] mvar: put 1",
+            "[    3.300000] mvar: took 1",
+            "[    3.300000] mvar: put 2",
+            "[    3.600000] mvar: took 2",
+            "[    3.600000] mvar: put 3",
+            "[    3.900000] mvar: took 3",
+            "[    3.900000] condition: signal with no waiter delivered: false",
+            "[    4.100000] condition: broadcast woke 2 listeners",
+            "[    4.100000] condition: listener 1 heard \"packet arrived\"",
+            "[    4.100000] condition: listener 2 heard \"packet arrived\"",
+            "[    4.100000] done",
+        ])
+    );
+}
+
+#[test]
 fn every_unikernel_name_binds() {
     for name in NAMES {
         let devices = Devices::simulated(0, HostArgs::default(), Vec::new());
