@@ -35,7 +35,7 @@ use core::pin::Pin;
 use core::task::{Context, Poll};
 
 use crate::Error;
-use crate::sync::waiters::{Left, Ticket, WaitQueue};
+use crate::sync::waiters::{Left, Polled, Ticket, WaitQueue};
 
 /// How a [`Pool`] makes, checks and disposes of its elements.
 pub trait Manager {
@@ -308,17 +308,16 @@ impl<M: Manager> Future for Waiting<'_, M> {
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let ticket = self.ticket.take().expect("polled after completion");
-        let mut state = self.pool.state.borrow_mut();
-        if crate::cancel_requested() {
-            return Poll::Ready(match state.waiters.cancel(ticket) {
-                Left::Queued(()) => Err(Error::Canceled),
-                Left::Granted(handoff) => Ok(handoff),
-            });
-        }
-        match state.waiters.poll(ticket, cx.waker()) {
-            Ok(handoff) => Poll::Ready(Ok(handoff)),
-            Err(ticket) => {
-                drop(state);
+        let polled = self
+            .pool
+            .state
+            .borrow_mut()
+            .waiters
+            .poll(ticket, cx.waker());
+        match polled {
+            Polled::Granted(handoff) => Poll::Ready(Ok(handoff)),
+            Polled::Canceled(()) => Poll::Ready(Err(Error::Canceled)),
+            Polled::Waiting(ticket) => {
                 self.ticket = Some(ticket);
                 Poll::Pending
             }

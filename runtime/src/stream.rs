@@ -61,7 +61,7 @@ use core::pin::Pin;
 use core::task::{Context, Poll, Waker};
 
 use crate::Error;
-use crate::sync::waiters::{Left, Ticket, WaitQueue};
+use crate::sync::waiters::{Polled, Ticket, WaitQueue};
 
 /// The failure of [`Stream::next`] at the end of the stream (Lwt's
 /// `Lwt_stream.Empty`).
@@ -784,31 +784,19 @@ impl<T> Future for Push<'_, T> {
             PushStage::Done => Poll::Ready(Ok(())),
             PushStage::Failed => Poll::Ready(Err(Error::from(Closed))),
             PushStage::Queued(ticket) => {
-                let mut shared = self.shared.borrow_mut();
-                let outcome = if crate::cancel_requested() {
-                    match shared.pushers.cancel(ticket) {
-                        Left::Queued(value) => {
-                            drop(shared);
-                            drop(value);
-                            return Poll::Ready(Err(Error::Canceled));
-                        }
-                        Left::Granted(pushed) => pushed,
+                let polled = self.shared.borrow_mut().pushers.poll(ticket, cx.waker());
+                match polled {
+                    Polled::Granted(true) => Poll::Ready(Ok(())),
+                    Polled::Granted(false) => Poll::Ready(Err(Error::from(Closed))),
+                    Polled::Canceled(withdrawn) => {
+                        drop(withdrawn);
+                        Poll::Ready(Err(Error::Canceled))
                     }
-                } else {
-                    match shared.pushers.poll(ticket, cx.waker()) {
-                        Ok(pushed) => pushed,
-                        Err(ticket) => {
-                            drop(shared);
-                            self.stage = PushStage::Queued(ticket);
-                            return Poll::Pending;
-                        }
+                    Polled::Waiting(ticket) => {
+                        self.stage = PushStage::Queued(ticket);
+                        Poll::Pending
                     }
-                };
-                Poll::Ready(if outcome {
-                    Ok(())
-                } else {
-                    Err(Error::from(Closed))
-                })
+                }
             }
             PushStage::Finished => panic!("`Push` polled after completion"),
         }

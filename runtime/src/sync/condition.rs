@@ -31,7 +31,7 @@ use core::pin::Pin;
 use core::task::{Context, Poll};
 
 use super::mutex::{Mutex, MutexGuard};
-use super::waiters::{Left, Ticket, WaitQueue};
+use super::waiters::{Polled, Ticket, WaitQueue};
 use crate::Error;
 
 /// A condition tasks wait on; signalling it carries a `T` to them.
@@ -149,17 +149,11 @@ impl<T> Future for Wait<'_, T> {
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let ticket = self.ticket.take().expect("`Wait` polled after completion");
-        let mut waiters = self.condition.waiters.borrow_mut();
-        if crate::cancel_requested() {
-            return Poll::Ready(match waiters.cancel(ticket) {
-                Left::Queued(()) => Err(Error::Canceled),
-                Left::Granted(value) => Ok(value),
-            });
-        }
-        match waiters.poll(ticket, cx.waker()) {
-            Ok(value) => Poll::Ready(Ok(value)),
-            Err(ticket) => {
-                drop(waiters);
+        let polled = self.condition.waiters.borrow_mut().poll(ticket, cx.waker());
+        match polled {
+            Polled::Granted(value) => Poll::Ready(Ok(value)),
+            Polled::Canceled(()) => Poll::Ready(Err(Error::Canceled)),
+            Polled::Waiting(ticket) => {
                 self.ticket = Some(ticket);
                 Poll::Pending
             }

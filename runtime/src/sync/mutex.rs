@@ -22,9 +22,9 @@ use core::fmt;
 use core::future::Future;
 use core::ops::{Deref, DerefMut};
 use core::pin::Pin;
-use core::task::{Context, Poll, Waker};
+use core::task::{Context, Poll};
 
-use super::waiters::{Left, Ticket, WaitQueue};
+use super::waiters::{Left, Polled, Ticket, WaitQueue};
 use crate::Error;
 
 /// A lock protecting a `T`, handed over in FIFO order.
@@ -151,33 +151,20 @@ impl<'a, T> Future for Lock<'a, T> {
         let mutex = self.mutex;
         match core::mem::replace(&mut self.stage, Stage::Done) {
             Stage::Acquired => Poll::Ready(Ok(MutexGuard { mutex })),
-            Stage::Queued(ticket) => match poll_queued(mutex, ticket, cx.waker()) {
-                Ok(result) => Poll::Ready(result.map(|()| MutexGuard { mutex })),
-                Err(ticket) => {
-                    self.stage = Stage::Queued(ticket);
-                    Poll::Pending
+            Stage::Queued(ticket) => {
+                let polled = mutex.state.borrow_mut().waiters.poll(ticket, cx.waker());
+                match polled {
+                    Polled::Granted(()) => Poll::Ready(Ok(MutexGuard { mutex })),
+                    Polled::Canceled(()) => Poll::Ready(Err(Error::Canceled)),
+                    Polled::Waiting(ticket) => {
+                        self.stage = Stage::Queued(ticket);
+                        Poll::Pending
+                    }
                 }
-            },
+            }
             Stage::Done => panic!("`Lock` polled after completion"),
         }
     }
-}
-
-/// Polls a queued waiter: its outcome, or the ticket back while it waits.
-fn poll_queued<T>(
-    mutex: &Mutex<T>,
-    ticket: Ticket,
-    waker: &Waker,
-) -> Result<Result<(), Error>, Ticket> {
-    let mut state = mutex.state.borrow_mut();
-    if crate::cancel_requested() {
-        return Ok(match state.waiters.cancel(ticket) {
-            Left::Queued(()) => Err(Error::Canceled),
-            // Handed over before the cancellation: the lock is ours.
-            Left::Granted(()) => Ok(()),
-        });
-    }
-    state.waiters.poll(ticket, waker).map(Ok)
 }
 
 impl<T> Drop for Lock<'_, T> {

@@ -31,7 +31,7 @@ use core::future::Future;
 use core::pin::Pin;
 use core::task::{Context, Poll, Waker};
 
-use super::waiters::{Left, Ticket, WaitQueue};
+use super::waiters::{Left, Polled, Ticket, WaitQueue};
 use crate::Error;
 
 /// A mailbox holding at most one `T`.
@@ -48,19 +48,37 @@ struct State<T> {
     putters: WaitQueue<T, ()>,
 }
 
-/// Wakers to wake once the state is no longer borrowed.
-type Woken = [Option<Waker>; 2];
+/// Wakers to wake once the state is no longer borrowed: a putter whose
+/// value moved in, and a taker the value is now reserved for.
+#[derive(Default)]
+struct Woken {
+    putter: Option<Waker>,
+    taker: Option<Waker>,
+}
+
+impl Woken {
+    #[inline]
+    fn wake(self) {
+        if let Some(waker) = self.putter {
+            waker.wake();
+        }
+        if let Some(waker) = self.taker {
+            waker.wake();
+        }
+    }
+}
 
 impl<T> State<T> {
     /// Restores the invariants after a change: an empty mailbox takes the
     /// first blocked putter's value, and an unreserved value is reserved
     /// for the first blocked taker.
+    #[inline]
     fn settle(&mut self) -> Woken {
-        let mut woken = [None, None];
+        let mut woken = Woken::default();
         if self.value.is_none() {
             let value = &mut self.value;
             if let Some(waker) = self.putters.grant_front(|v| *value = Some(v)) {
-                woken[0] = waker;
+                woken.putter = waker;
             }
         }
         if self.value.is_some()
@@ -68,7 +86,7 @@ impl<T> State<T> {
             && let Some(waker) = self.takers.grant_front(|()| ())
         {
             self.reserved = true;
-            woken[1] = waker;
+            woken.taker = waker;
         }
         woken
     }
@@ -78,12 +96,6 @@ impl<T> State<T> {
         let value = self.value.take().expect("a reserved value is in place");
         self.reserved = false;
         (value, self.settle())
-    }
-}
-
-fn wake(woken: Woken) {
-    for waker in woken.into_iter().flatten() {
-        waker.wake();
     }
 }
 
@@ -125,11 +137,11 @@ impl<T> MVar<T> {
             } else {
                 (
                     PutStage::Queued(state.putters.push(value, None)),
-                    [None, None],
+                    Woken::default(),
                 )
             }
         };
-        wake(woken);
+        woken.wake();
         Put { mvar: self, stage }
     }
 
@@ -149,10 +161,13 @@ impl<T> MVar<T> {
                 let value = state.value.take();
                 (TakeStage::Taken(value), state.settle())
             } else {
-                (TakeStage::Queued(state.takers.push((), None)), [None, None])
+                (
+                    TakeStage::Queued(state.takers.push((), None)),
+                    Woken::default(),
+                )
             }
         };
-        wake(woken);
+        woken.wake();
         Take { mvar: self, stage }
     }
 
@@ -167,7 +182,7 @@ impl<T> MVar<T> {
             let value = state.value.take()?;
             (value, state.settle())
         };
-        wake(woken);
+        woken.wake();
         Some(value)
     }
 
@@ -210,26 +225,23 @@ impl<T> Future for Put<'_, T> {
         match core::mem::replace(&mut self.stage, PutStage::Finished) {
             PutStage::Done => Poll::Ready(Ok(())),
             PutStage::Queued(ticket) => {
-                let withdrawn = {
-                    let mut state = self.mvar.state.borrow_mut();
-                    if crate::cancel_requested() {
-                        match state.putters.cancel(ticket) {
-                            Left::Queued(value) => value,
-                            Left::Granted(()) => return Poll::Ready(Ok(())),
-                        }
-                    } else {
-                        match state.putters.poll(ticket, cx.waker()) {
-                            Ok(()) => return Poll::Ready(Ok(())),
-                            Err(ticket) => {
-                                drop(state);
-                                self.stage = PutStage::Queued(ticket);
-                                return Poll::Pending;
-                            }
-                        }
+                let polled = self
+                    .mvar
+                    .state
+                    .borrow_mut()
+                    .putters
+                    .poll(ticket, cx.waker());
+                match polled {
+                    Polled::Granted(()) => Poll::Ready(Ok(())),
+                    Polled::Canceled(withdrawn) => {
+                        drop(withdrawn);
+                        Poll::Ready(Err(Error::Canceled))
                     }
-                };
-                drop(withdrawn);
-                Poll::Ready(Err(Error::Canceled))
+                    Polled::Waiting(ticket) => {
+                        self.stage = PutStage::Queued(ticket);
+                        Poll::Pending
+                    }
+                }
             }
             PutStage::Finished => panic!("`Put` polled after completion"),
         }
@@ -267,27 +279,21 @@ impl<T> Future for Take<'_, T> {
         match core::mem::replace(&mut self.stage, TakeStage::Finished) {
             TakeStage::Taken(value) => Poll::Ready(Ok(value.expect("taken once"))),
             TakeStage::Queued(ticket) => {
-                let (value, woken) = {
-                    let mut state = self.mvar.state.borrow_mut();
-                    let granted = if crate::cancel_requested() {
-                        matches!(state.takers.cancel(ticket), Left::Granted(()))
-                    } else {
-                        match state.takers.poll(ticket, cx.waker()) {
-                            Ok(()) => true,
-                            Err(ticket) => {
-                                drop(state);
-                                self.stage = TakeStage::Queued(ticket);
-                                return Poll::Pending;
-                            }
-                        }
-                    };
-                    if !granted {
-                        return Poll::Ready(Err(Error::Canceled));
+                let mut state = self.mvar.state.borrow_mut();
+                match state.takers.poll(ticket, cx.waker()) {
+                    Polled::Granted(()) => {
+                        let (value, woken) = state.collect();
+                        drop(state);
+                        woken.wake();
+                        Poll::Ready(Ok(value))
                     }
-                    state.collect()
-                };
-                wake(woken);
-                Poll::Ready(Ok(value))
+                    Polled::Canceled(()) => Poll::Ready(Err(Error::Canceled)),
+                    Polled::Waiting(ticket) => {
+                        drop(state);
+                        self.stage = TakeStage::Queued(ticket);
+                        Poll::Pending
+                    }
+                }
             }
             TakeStage::Finished => panic!("`Take` polled after completion"),
         }
@@ -301,14 +307,14 @@ impl<T> Drop for Take<'_, T> {
             let woken = {
                 let mut state = self.mvar.state.borrow_mut();
                 match state.takers.cancel(ticket) {
-                    Left::Queued(()) => [None, None],
+                    Left::Queued(()) => Woken::default(),
                     Left::Granted(()) => {
                         state.reserved = false;
                         state.settle()
                     }
                 }
             };
-            wake(woken);
+            woken.wake();
         }
     }
 }

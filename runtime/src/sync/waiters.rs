@@ -72,6 +72,16 @@ pub(crate) enum Left<D, G> {
     Granted(G),
 }
 
+/// The outcome of polling a waiter.
+pub(crate) enum Polled<D, G> {
+    /// Its turn came: the grant.
+    Granted(G),
+    /// Canceled while queued: it left the queue; the data it deposited.
+    Canceled(D),
+    /// Still queued.
+    Waiting(Ticket),
+}
+
 /// A FIFO of waiters depositing `D` and receiving `G`.
 pub(crate) struct WaitQueue<D, G> {
     slots: Vec<Slot<D, G>>,
@@ -100,6 +110,7 @@ impl<D, G> WaitQueue<D, G> {
     }
 
     /// Queues a waiter at the tail.
+    #[inline]
     pub(crate) fn push(&mut self, data: D, waker: Option<&Waker>) -> Ticket {
         let slot = Slot::Queued {
             prev: self.tail,
@@ -133,6 +144,7 @@ impl<D, G> WaitQueue<D, G> {
     /// Grants the first waiter `grant(its data)`; returns its waker (to
     /// wake once the caller's borrows are released), or `None` with no
     /// waiter (then `grant` is not called).
+    #[inline]
     pub(crate) fn grant_front(&mut self, grant: impl FnOnce(D) -> G) -> Option<Option<Waker>> {
         if self.head == NIL {
             return None;
@@ -143,24 +155,33 @@ impl<D, G> WaitQueue<D, G> {
         Some(waker)
     }
 
-    /// Collects the grant of a granted waiter (freeing its slot), or
-    /// records the waker of a queued one and gives the ticket back.
-    pub(crate) fn poll(&mut self, ticket: Ticket, waker: &Waker) -> Result<G, Ticket> {
+    /// Polls a waiter: collects its grant (freeing its slot) if it was
+    /// granted; leaves the queue if it is still queued and the task is
+    /// under a cancellation request ([`crate::cancel_requested`]: a grant
+    /// that came first wins over the cancellation, as a resolved Lwt promise
+    /// ignores `cancel`); else records the waker and gives the ticket back.
+    #[inline]
+    pub(crate) fn poll(&mut self, ticket: Ticket, waker: &Waker) -> Polled<D, G> {
         match &mut self.slots[ticket.0 as usize] {
-            Slot::Queued { waker: Some(w), .. } if w.will_wake(waker) => Err(ticket),
-            Slot::Queued { waker: w, .. } => {
-                *w = Some(waker.clone());
-                Err(ticket)
-            }
             Slot::Granted(_) => match self.release(ticket.0) {
-                Slot::Granted(g) => Ok(g),
+                Slot::Granted(g) => Polled::Granted(g),
                 _ => unreachable!("checked above"),
             },
+            Slot::Queued { .. } if crate::cancel_requested() => match self.cancel(ticket) {
+                Left::Queued(data) => Polled::Canceled(data),
+                Left::Granted(_) => unreachable!("checked above"),
+            },
+            Slot::Queued { waker: Some(w), .. } if w.will_wake(waker) => Polled::Waiting(ticket),
+            Slot::Queued { waker: w, .. } => {
+                *w = Some(waker.clone());
+                Polled::Waiting(ticket)
+            }
             Slot::Free { .. } => unreachable!("a ticket names a live slot"),
         }
     }
 
     /// Takes a waiter out of the queue, wherever it is, and frees its slot.
+    #[inline]
     pub(crate) fn cancel(&mut self, ticket: Ticket) -> Left<D, G> {
         if let Slot::Queued { .. } = self.slots[ticket.0 as usize] {
             let (_, data) = self.unlink(ticket.0);
@@ -175,6 +196,7 @@ impl<D, G> WaitQueue<D, G> {
 
     /// Unlinks a queued slot; returns its waker and data, leaving a
     /// placeholder the caller overwrites (with a grant, or by freeing it).
+    #[inline]
     fn unlink(&mut self, index: u32) -> (Option<Waker>, D) {
         let placeholder = Slot::Free { next: NIL };
         let Slot::Queued {
@@ -201,6 +223,7 @@ impl<D, G> WaitQueue<D, G> {
     }
 
     /// Frees a slot; returns what it held.
+    #[inline]
     fn release(&mut self, index: u32) -> Slot<D, G> {
         let old = core::mem::replace(
             &mut self.slots[index as usize],
@@ -210,6 +233,7 @@ impl<D, G> WaitQueue<D, G> {
         old
     }
 
+    #[inline]
     fn set_next(&mut self, index: u32, next: u32) {
         if let Slot::Queued { next: n, .. } = &mut self.slots[index as usize] {
             *n = next;
