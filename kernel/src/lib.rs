@@ -98,6 +98,12 @@ pub const BOOTLOADER_CONFIG: BootloaderConfig = {
 #[macro_export]
 macro_rules! unikernel {
     ($name:literal, $start:expr) => {
+        // Images are built for bare metal only; when the host type-checks
+        // them (clippy on the workspace), std supplies the panic handler
+        // and allocator the kernel provides on bare metal.
+        #[cfg(not(target_os = "none"))]
+        extern crate std;
+
         $crate::bootloader_api::entry_point!(
             __unikit_kernel_entry,
             config = &$crate::BOOTLOADER_CONFIG
@@ -131,7 +137,7 @@ where
         .physical_memory_offset
         .into_option()
         .expect("BOOTLOADER_CONFIG asks for the physical memory mapping");
-    memory::init(physical_memory_offset);
+    memory::init(physical_memory_offset, &boot_info.memory_regions);
     let heap_size = heap::init(&boot_info.memory_regions, physical_memory_offset);
     let calibration = clock::init(entry_tsc, calibration_window);
     wall_clock::init();

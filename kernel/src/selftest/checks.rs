@@ -2,7 +2,8 @@
 
 use super::Check;
 use crate::{
-    alarm, clock, ensure, events, exceptions, heap::HEAP, interrupts, random, stack, wall_clock,
+    alarm, clock, ensure, events, exceptions, heap::HEAP, interrupts, memory, random, stack,
+    wall_clock,
 };
 use alloc::string::String;
 use alloc::vec::Vec;
@@ -56,10 +57,44 @@ pub const KERNEL: &[Check] = &[
         run: wall_clock_is_a_plausible_date_and_advances,
     },
     Check {
+        name: "mmio_mapping_reaches_the_local_apic_uncached",
+        run: mmio_mapping_reaches_the_local_apic_uncached,
+    },
+    Check {
         name: "interrupt_controllers_report_no_anomalies",
         run: interrupt_controllers_report_no_anomalies,
     },
 ];
+
+/// Maps the local APIC's page through `map_mmio` and reads its version
+/// register there and through the physical memory map: the same device.
+fn mmio_mapping_reaches_the_local_apic_uncached() -> Result<(), String> {
+    const LOCAL_APIC: u64 = 0xfee0_0000;
+    const VERSION: u64 = 0x30;
+    let mapped = memory::map_mmio(LOCAL_APIC, 4096).map_err(|error| alloc::format!("{error:?}"))?;
+    ensure!(
+        mapped & 0xfff == 0,
+        "mapped at {mapped:#x}, not page-aligned"
+    );
+    let read = |address: u64| {
+        // SAFETY: both addresses map the local APIC's register page; the
+        // version register is read-only and reading it has no side effect.
+        unsafe { core::ptr::read_volatile((address + VERSION) as *const u32) }
+    };
+    let through_window = read(mapped);
+    let through_offset = read(memory::phys_to_virt(LOCAL_APIC));
+    ensure!(
+        through_window == through_offset && through_window & 0xff != 0,
+        "version {through_window:#x} through the window, {through_offset:#x} through the offset map"
+    );
+    let second =
+        memory::map_mmio(LOCAL_APIC + 8, 16).map_err(|error| alloc::format!("{error:?}"))?;
+    ensure!(
+        second & 0xfff == 8 && second != mapped + 8,
+        "second mapping at {second:#x}"
+    );
+    Ok(())
+}
 
 fn rdrand_returns_distinct_values() -> Result<(), String> {
     ensure!(entropy::has_rdrand(), "the CPU has no RDRAND");
