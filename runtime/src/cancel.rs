@@ -50,6 +50,7 @@ use crate::promise::{Awaiting, Promise};
 /// Leaf futures written outside this crate check it to be cancelable the
 /// way [`crate::time::Sleep`] is: on a request, give up the wait and resolve
 /// with `Err(Error::Canceled)`.
+#[inline]
 pub fn cancel_requested() -> bool {
     executor::try_with_core(Core::cancel_requested).unwrap_or(false)
 }

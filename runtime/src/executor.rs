@@ -114,6 +114,8 @@ pub(crate) struct Core {
     pub(crate) queue: RunQueue,
     pub(crate) blocks: Blocks,
     pub(crate) timers: RefCell<Timers>,
+    /// The wakers of expired timers, kept to reuse the buffer.
+    woken: Cell<Vec<Waker>>,
     now: Cell<Option<Instant>>,
     round: Cell<u64>,
     task: Cell<Option<NonNull<Header>>>,
@@ -152,6 +154,7 @@ impl Core {
         self.task.get()
     }
 
+    #[inline]
     pub(crate) fn cancel_requested(&self) -> bool {
         self.cancel.get()
     }
@@ -260,14 +263,12 @@ impl Core {
             return;
         }
         let now = self.now();
-        loop {
-            let waker = self.timers.borrow_mut().pop_expired(now);
-            match waker {
-                Some(Some(waker)) => waker.wake(),
-                Some(None) => {}
-                None => break,
-            }
+        let mut woken = self.woken.take();
+        self.timers.borrow_mut().expire(now, &mut woken);
+        for waker in woken.drain(..) {
+            waker.wake();
         }
+        self.woken.set(woken);
     }
 
     /// Polls every task of the current batch once.
@@ -311,6 +312,7 @@ std::thread_local! {
 }
 
 #[cfg(feature = "std")]
+#[inline]
 fn current_ptr() -> *const Core {
     CURRENT.with(Cell::get)
 }
@@ -323,6 +325,7 @@ fn set_current(core: *const Core) {
 /// The identity of the calling thread: the address of a thread-local, unique
 /// among live threads.
 #[cfg(feature = "std")]
+#[inline]
 fn thread_home() -> usize {
     HOME.with(|h| core::ptr::from_ref(h) as usize)
 }
@@ -332,6 +335,7 @@ static CURRENT: core::sync::atomic::AtomicPtr<Core> =
     core::sync::atomic::AtomicPtr::new(core::ptr::null_mut());
 
 #[cfg(not(feature = "std"))]
+#[inline]
 fn current_ptr() -> *const Core {
     CURRENT.load(core::sync::atomic::Ordering::Relaxed)
 }
@@ -346,6 +350,7 @@ fn set_current(core: *const Core) {
 ///
 /// # Safety
 /// `core` must be alive.
+#[inline]
 pub(crate) unsafe fn is_home(core: NonNull<Core>) -> bool {
     // SAFETY: alive by contract; `home` is never written after creation, so
     // reading it from any thread is not a data race.
@@ -474,6 +479,7 @@ impl<P: Platform + 'static> Runtime<P> {
             queue: RunQueue::new(),
             blocks: Blocks::default(),
             timers: RefCell::new(Timers::default()),
+            woken: Cell::new(Vec::new()),
             now: Cell::new(None),
             round: Cell::new(0),
             task: Cell::new(None),
@@ -491,7 +497,7 @@ impl<P: Platform + 'static> Runtime<P> {
         let main = task::spawn_raw(main, 0, None);
         while main.header().state() & task::COMPLETE == 0 {
             if core.queue.is_empty() {
-                let deadline = core.timers.borrow().next_deadline();
+                let deadline = core.timers.borrow_mut().next_deadline();
                 core.platform
                     .borrow_mut()
                     .wait(deadline, &Events::new(&core));

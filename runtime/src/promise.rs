@@ -76,12 +76,16 @@ const RESOLVED: u8 = 1;
 /// Rejected with `Canceled`; remembered after the value is moved out.
 const CANCELED: u8 = 2;
 
+/// The `on_cancel` callbacks of a promise.
+type Callbacks = Vec<Box<dyn FnOnce()>>;
+
 /// The shared state of a `wait`/`task` promise and its resolver.
 struct PromiseCell<T> {
     state: Cell<u8>,
     cancelable: bool,
     waiter: Cell<Option<Waker>>,
-    on_cancel: Cell<Vec<Box<dyn FnOnce()>>>,
+    /// Boxed: most promises never get one, and then this is a null check.
+    on_cancel: Cell<Option<Box<Callbacks>>>,
     /// Written once, when the state leaves `PENDING`; moved out only by the
     /// future that consumed the promise.
     value: UnsafeCell<Option<Result<T, Error>>>,
@@ -124,11 +128,10 @@ impl<T> PromiseCell<T> {
         // SAFETY: pending, so no reference to the value exists.
         unsafe { *self.value.get() = Some(result) };
         self.state.set(if canceled { CANCELED } else { RESOLVED });
-        let callbacks = self.on_cancel.take();
-        if canceled {
+        if let Some(callbacks) = self.on_cancel.take()
+            && canceled
+        {
             callbacks.into_iter().for_each(|f| f());
-        } else if !callbacks.is_empty() {
-            drop(callbacks);
         }
         if let Some(waker) = self.waiter.take() {
             waker.wake();
@@ -143,9 +146,9 @@ impl<T> PromiseCell<T> {
 
     fn on_cancel(&self, f: Box<dyn FnOnce()>) {
         if self.is_pending() {
-            let mut callbacks = self.on_cancel.take();
+            let mut callbacks = self.on_cancel.take().unwrap_or_default();
             callbacks.push(f);
-            self.on_cancel.set(callbacks);
+            self.on_cancel.set(Some(callbacks));
         } else if self.state.get() == CANCELED {
             f();
         }
@@ -157,7 +160,7 @@ fn new_cell<T>(cancelable: bool) -> (Promise<T>, Resolver<T>) {
         state: Cell::new(PENDING),
         cancelable,
         waiter: Cell::new(None),
-        on_cancel: Cell::new(Vec::new()),
+        on_cancel: Cell::new(None),
         value: UnsafeCell::new(None),
     });
     (

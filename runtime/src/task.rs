@@ -321,6 +321,7 @@ fn foreign_references_pending(_: &Header) -> bool {
 /// Puts the task in its executor's run queue unless it is already there,
 /// complete, or its executor has stopped. Takes a new reference for the
 /// queue.
+#[inline]
 pub(crate) fn schedule_by_ref(ptr: NonNull<Header>) {
     // SAFETY: callers hold a reference.
     let header = unsafe { ptr.as_ref() };
@@ -520,6 +521,7 @@ fn raw_waker(ptr: NonNull<Header>) -> RawWaker {
 
 /// Whether the caller runs on the thread owning the task's executor.
 #[cfg(feature = "std")]
+#[inline]
 fn on_owner_thread(ptr: NonNull<Header>) -> bool {
     // SAFETY: the waker calling this holds a reference, so the header and
     // (through the header's strong count) the core are alive; `core` and

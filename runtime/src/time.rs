@@ -2,7 +2,7 @@
 //!
 //! [`sleep`] fixes its deadline when it is called (Lwt's `sleep` starts
 //! counting at once, not when first awaited) and arms a timer in the
-//! executor's queue (a 4-ary heap over a slab) when first polled. Dropping a
+//! executor's timer wheel when first polled. Dropping a
 //! [`Sleep`] cancels its timer and frees it at once. A sleep is cancelable:
 //! a cancellation delivered to it resolves it with [`Error::Canceled`].
 //!

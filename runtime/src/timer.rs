@@ -1,201 +1,507 @@
-//! The timer queue: a 4-ary min-heap of deadlines over a slab of timers.
+//! The timer queue: a hierarchical timing wheel over a slab of timers.
 //!
-//! Each pending timer is one slab slot (its waker and its position in the
-//! heap) and one heap entry (deadline, sequence number, slot). Inserting and
-//! canceling are O(log n) with a shallow 4-ary heap; canceling removes the
-//! entry from the heap and returns the slot to the free list at once, so a
-//! canceled timer holds no memory until its deadline (the issue's
-//! requirement; Lwt's and many heaps' lazy deletion do not). Timers with
-//! equal deadlines fire in the order they were armed (the sequence number),
-//! which keeps simulated runs readable. A million pending timers take about
-//! 48 MB.
+//! Tokio's design, at nanosecond resolution. Level `l` has 64 slots of
+//! `64^l` ns each, so level 0 covers 64 ns one nanosecond per slot, level 1
+//! 4 µs, ... and level 10 the rest of the `u64` range. A timer goes to the
+//! level of the highest 6-bit group in which its deadline differs from the
+//! wheel's current time (`elapsed`), in the slot that group selects; a
+//! deadline already past goes to an `expired` list. Slots are intrusive
+//! doubly-linked FIFO lists threaded through the slab, and each level has a
+//! 64-bit occupancy mask, so:
+//!
+//! * arming and canceling are O(1) and allocate nothing once the slab has
+//!   grown; a canceled timer is unlinked and its slot freed at once (not
+//!   when it would have expired);
+//! * the next deadline is the earliest deadline of the first occupied slot
+//!   of the lowest occupied level (lower levels always expire first). A
+//!   level-0 slot holds one deadline; a higher slot remembers its earliest
+//!   deadline (recomputed by one scan of the slot when its earliest timer is
+//!   canceled). When that deadline comes, the slot is *cascaded*: its timers
+//!   move to lower levels, down to level 0 where they fire, so the platform
+//!   is asked to wait exactly until the earliest deadline and no longer;
+//! * all the timers of a level-0 slot share one deadline and fire together,
+//!   in the order they were armed (cascading keeps list order), which keeps
+//!   simulated runs readable.
 
 use alloc::vec::Vec;
 use core::task::Waker;
 
 use crate::platform::Instant;
 
-const ARITY: usize = 4;
+const LEVELS: usize = 11;
+const SLOTS: usize = 64;
+const BITS: u32 = 6;
+const NIL: u32 = u32::MAX;
+/// Where an armed timer lives when its deadline has passed.
+const EXPIRED: u32 = u32::MAX;
 
-#[derive(Clone, Copy)]
-struct Entry {
-    deadline: u64,
-    seq: u64,
-    slot: u32,
-}
-
-impl Entry {
-    fn key(&self) -> (u64, u64) {
-        (self.deadline, self.seq)
-    }
-}
-
+/// A timer's place in the wheel.
 enum Slot {
-    Free { next: Option<u32> },
-    Armed { pos: u32, waker: Option<Waker> },
+    Free {
+        next: u32,
+    },
+    Armed {
+        deadline: u64,
+        /// `level * SLOTS + slot`, or `EXPIRED`.
+        list: u32,
+        prev: u32,
+        next: u32,
+        waker: Option<Waker>,
+    },
     Fired,
 }
 
+/// A FIFO list of armed timers.
+#[derive(Clone, Copy)]
+struct List {
+    head: u32,
+    tail: u32,
+}
+
+const EMPTY_LIST: List = List {
+    head: NIL,
+    tail: NIL,
+};
+
 /// The pending timers of one executor.
-#[derive(Default)]
 pub(crate) struct Timers {
-    heap: Vec<Entry>,
+    elapsed: u64,
+    lists: [List; LEVELS * SLOTS],
+    occupied: [u64; LEVELS],
+    /// The earliest deadline of each slot of levels above 0, or 0 when it
+    /// is not known (recomputed on demand).
+    earliest: [u64; LEVELS * SLOTS],
+    expired: List,
     slots: Vec<Slot>,
-    free: Option<u32>,
-    seq: u64,
+    free: u32,
+    armed: usize,
+    /// The earliest deadline, if known: until then `expire` has nothing to
+    /// do, which makes the rounds of a busy loop cheap.
+    soonest: Option<u64>,
+}
+
+impl Default for Timers {
+    fn default() -> Self {
+        Timers {
+            elapsed: 0,
+            lists: [EMPTY_LIST; LEVELS * SLOTS],
+            occupied: [0; LEVELS],
+            earliest: [0; LEVELS * SLOTS],
+            expired: EMPTY_LIST,
+            slots: Vec::new(),
+            free: NIL,
+            armed: 0,
+            soonest: None,
+        }
+    }
 }
 
 impl Timers {
     pub(crate) fn is_empty(&self) -> bool {
-        self.heap.is_empty()
+        self.armed == 0
     }
 
     /// How many timers are armed.
     pub(crate) fn len(&self) -> usize {
-        self.heap.len()
+        self.armed
     }
 
-    /// The earliest deadline.
-    pub(crate) fn next_deadline(&self) -> Option<Instant> {
-        self.heap.first().map(|e| Instant::from_nanos(e.deadline))
+    /// The deadline of the earliest timer.
+    pub(crate) fn next_deadline(&mut self) -> Option<Instant> {
+        let next = self.find_next_deadline();
+        self.soonest = Some(next.map_or(u64::MAX, Instant::as_nanos));
+        next
+    }
+
+    fn find_next_deadline(&mut self) -> Option<Instant> {
+        if self.expired.head != NIL {
+            return Some(Instant::from_nanos(self.elapsed));
+        }
+        let (level, slot, start) = self.next_slot()?;
+        if level == 0 {
+            return Some(Instant::from_nanos(start));
+        }
+        let list = level * SLOTS + slot;
+        if self.earliest[list] == 0 {
+            self.earliest[list] = self.scan_earliest(list as u32);
+        }
+        Some(Instant::from_nanos(self.earliest[list]))
+    }
+
+    /// The earliest deadline in `list` (not empty).
+    fn scan_earliest(&self, list: u32) -> u64 {
+        let mut earliest = u64::MAX;
+        let mut id = self.lists[list as usize].head;
+        while let Some(Slot::Armed { deadline, next, .. }) = self.slots.get(id as usize) {
+            earliest = earliest.min(*deadline);
+            id = *next;
+        }
+        earliest
+    }
+
+    /// The first occupied slot of the lowest occupied level: its level,
+    /// index and start.
+    fn next_slot(&self) -> Option<(usize, usize, u64)> {
+        (0..LEVELS).find_map(|level| {
+            self.next_slot_of(level)
+                .map(|(slot, start)| (level, slot, start))
+        })
+    }
+
+    /// The first occupied slot of `level` and the instant it starts.
+    fn next_slot_of(&self, level: usize) -> Option<(usize, u64)> {
+        let occupied = self.occupied[level];
+        if occupied == 0 {
+            return None;
+        }
+        let shift = BITS * level as u32;
+        let current = ((self.elapsed >> shift) % SLOTS as u64) as u32;
+        // Every timer of a level shares the bits above it with `elapsed`,
+        // so its slot is at or after the current one.
+        let slot = (occupied >> current).trailing_zeros() + current;
+        let span = shift + BITS;
+        let base = if span >= 64 {
+            0
+        } else {
+            self.elapsed >> span << span
+        };
+        Some((slot as usize, base + (u64::from(slot) << shift)))
     }
 
     /// Arms a timer; returns its slot.
     pub(crate) fn insert(&mut self, deadline: Instant, waker: Waker) -> u32 {
-        let pos = self.heap.len() as u32;
-        let armed = Slot::Armed {
-            pos,
-            waker: Some(waker),
-        };
-        let slot = match self.free {
-            Some(slot) => {
-                let Slot::Free { next } = self.slots[slot as usize] else {
+        let id = match self.free {
+            NIL => {
+                self.slots.push(Slot::Fired);
+                (self.slots.len() - 1) as u32
+            }
+            id => {
+                let Slot::Free { next } = self.slots[id as usize] else {
                     unreachable!("the free list holds free slots")
                 };
                 self.free = next;
-                self.slots[slot as usize] = armed;
-                slot
-            }
-            None => {
-                self.slots.push(armed);
-                (self.slots.len() - 1) as u32
+                id
             }
         };
-        self.seq += 1;
-        self.heap.push(Entry {
+        self.slots[id as usize] = Slot::Armed {
             deadline: deadline.as_nanos(),
-            seq: self.seq,
-            slot,
-        });
-        self.sift_up(pos as usize);
-        slot
+            list: NIL,
+            prev: NIL,
+            next: NIL,
+            waker: Some(waker),
+        };
+        self.armed += 1;
+        self.soonest = self.soonest.map(|s| s.min(deadline.as_nanos()));
+        self.link(id, deadline.as_nanos());
+        id
     }
 
-    /// Whether the timer in `slot` has fired.
-    pub(crate) fn fired(&self, slot: u32) -> bool {
-        matches!(self.slots.get(slot as usize), Some(Slot::Fired))
+    /// Whether the timer in `id` has fired.
+    pub(crate) fn fired(&self, id: u32) -> bool {
+        matches!(self.slots.get(id as usize), Some(Slot::Fired))
     }
 
     /// Replaces the waker of an armed timer, unless it would wake the same
     /// task.
-    pub(crate) fn set_waker(&mut self, slot: u32, new: &Waker) {
-        if let Some(Slot::Armed { waker: Some(w), .. }) = self.slots.get_mut(slot as usize)
+    pub(crate) fn set_waker(&mut self, id: u32, new: &Waker) {
+        if let Some(Slot::Armed { waker: Some(w), .. }) = self.slots.get_mut(id as usize)
             && !w.will_wake(new)
         {
             w.clone_from(new);
         }
     }
 
-    /// Cancels or forgets the timer in `slot`, freeing it at once. Unknown
+    /// Cancels or forgets the timer in `id`, freeing it at once. Unknown
     /// slots are ignored (the queue may have been torn down).
-    pub(crate) fn remove(&mut self, slot: u32) {
-        let Some(s) = self.slots.get_mut(slot as usize) else {
-            return;
-        };
-        match core::mem::replace(s, Slot::Free { next: self.free }) {
-            Slot::Armed { pos, .. } => self.remove_at(pos as usize),
-            Slot::Fired => {}
-            free @ Slot::Free { .. } => {
-                *s = free;
-                return;
-            }
-        }
-        self.free = Some(slot);
-    }
-
-    /// Pops one timer whose deadline is at or before `now`, marks it fired
-    /// and returns its waker; `None` when no timer is due.
-    pub(crate) fn pop_expired(&mut self, now: Instant) -> Option<Option<Waker>> {
-        let first = *self.heap.first()?;
-        if first.deadline > now.as_nanos() {
-            return None;
-        }
-        self.remove_at(0);
-        let slot = &mut self.slots[first.slot as usize];
-        match core::mem::replace(slot, Slot::Fired) {
-            Slot::Armed { waker, .. } => Some(waker),
-            _ => unreachable!("heap entries point at armed slots"),
-        }
-    }
-
-    fn remove_at(&mut self, pos: usize) {
-        let last = self.heap.pop().expect("non-empty heap");
-        if pos < self.heap.len() {
-            self.heap[pos] = last;
-            self.place(pos);
-            let pos = self.sift_up(pos);
-            self.sift_down(pos);
-        }
-    }
-
-    fn place(&mut self, pos: usize) {
-        let slot = self.heap[pos].slot as usize;
-        if let Slot::Armed { pos: p, .. } = &mut self.slots[slot] {
-            *p = pos as u32;
-        }
-    }
-
-    /// Moves the entry at `pos` up to its place (moving a hole rather than
-    /// swapping); returns where it ended.
-    fn sift_up(&mut self, mut pos: usize) -> usize {
-        let entry = self.heap[pos];
-        while pos > 0 {
-            let parent = (pos - 1) / ARITY;
-            if entry.key() >= self.heap[parent].key() {
-                break;
-            }
-            self.heap[pos] = self.heap[parent];
-            self.place(pos);
-            pos = parent;
-        }
-        self.heap[pos] = entry;
-        self.place(pos);
-        pos
-    }
-
-    /// Moves the entry at `pos` down to its place.
-    fn sift_down(&mut self, mut pos: usize) {
-        let entry = self.heap[pos];
-        let len = self.heap.len();
-        loop {
-            let first = pos * ARITY + 1;
-            if first >= len {
-                break;
-            }
-            let mut child = first;
-            for c in first + 1..(first + ARITY).min(len) {
-                if self.heap[c].key() < self.heap[child].key() {
-                    child = c;
+    pub(crate) fn remove(&mut self, id: u32) {
+        match self.slots.get(id as usize) {
+            Some(&Slot::Armed { deadline, .. }) => {
+                self.unlink(id);
+                self.armed -= 1;
+                if self.soonest == Some(deadline) {
+                    self.soonest = None;
                 }
             }
-            if self.heap[child].key() >= entry.key() {
-                break;
-            }
-            self.heap[pos] = self.heap[child];
-            self.place(pos);
-            pos = child;
+            Some(Slot::Fired) => {}
+            Some(Slot::Free { .. }) | None => return,
         }
-        self.heap[pos] = entry;
-        self.place(pos);
+        self.slots[id as usize] = Slot::Free { next: self.free };
+        self.free = id;
+    }
+
+    /// Fires every timer whose deadline is at or before `now`, in deadline
+    /// order, pushing their wakers to `woken`.
+    pub(crate) fn expire(&mut self, now: Instant, woken: &mut Vec<Waker>) {
+        let soonest = match self.soonest {
+            Some(soonest) => soonest,
+            None => self.next_deadline().map_or(u64::MAX, Instant::as_nanos),
+        };
+        let now = now.as_nanos();
+        if now < soonest {
+            // Nothing is due; `elapsed` stays, the wheel is unchanged.
+            return;
+        }
+        self.soonest = None;
+        self.fire_list(EXPIRED, woken);
+        while let Some((level, slot, start)) =
+            self.next_slot().filter(|&(_, _, start)| start <= now)
+        {
+            self.elapsed = self.elapsed.max(start);
+            let list = (level * SLOTS + slot) as u32;
+            if level == 0 {
+                self.fire_list(list, woken);
+            } else {
+                self.cascade(list);
+            }
+        }
+        self.elapsed = self.elapsed.max(now);
+    }
+
+    /// Fires the timers of `list`.
+    fn fire_list(&mut self, list: u32, woken: &mut Vec<Waker>) {
+        while let Some(id) = self.pop_front(list) {
+            self.armed -= 1;
+            if let Slot::Armed {
+                waker: Some(waker), ..
+            } = core::mem::replace(&mut self.slots[id as usize], Slot::Fired)
+            {
+                woken.push(waker);
+            }
+        }
+    }
+
+    /// Moves the timers of `list` to the levels their deadlines now select.
+    fn cascade(&mut self, list: u32) {
+        while let Some(id) = self.pop_front(list) {
+            let Slot::Armed { deadline, .. } = self.slots[id as usize] else {
+                unreachable!("lists hold armed timers")
+            };
+            self.link(id, deadline);
+        }
+    }
+
+    /// The list a deadline belongs in, relative to `elapsed`.
+    fn list_for(&self, deadline: u64) -> u32 {
+        if deadline < self.elapsed {
+            return EXPIRED;
+        }
+        let differing = (deadline ^ self.elapsed) | 1;
+        let level = (63 - differing.leading_zeros()) / BITS;
+        let slot = (deadline >> (BITS * level)) % SLOTS as u64;
+        level * SLOTS as u32 + slot as u32
+    }
+
+    fn list(&mut self, list: u32) -> &mut List {
+        if list == EXPIRED {
+            &mut self.expired
+        } else {
+            &mut self.lists[list as usize]
+        }
+    }
+
+    /// Appends armed timer `id` to the list its deadline selects.
+    fn link(&mut self, id: u32, deadline: u64) {
+        let list = self.list_for(deadline);
+        let tail = self.list(list).tail;
+        if let Slot::Armed {
+            list: l,
+            prev,
+            next,
+            ..
+        } = &mut self.slots[id as usize]
+        {
+            (*l, *prev, *next) = (list, tail, NIL);
+        }
+        match tail {
+            NIL => self.list(list).head = id,
+            tail => self.set_next(tail, id),
+        }
+        self.list(list).tail = id;
+        if list != EXPIRED {
+            self.occupied[list as usize / SLOTS] |= 1 << (list as usize % SLOTS);
+            let earliest = &mut self.earliest[list as usize];
+            if tail == NIL {
+                *earliest = deadline;
+            } else if *earliest != 0 {
+                *earliest = (*earliest).min(deadline);
+            }
+        }
+    }
+
+    /// Removes armed timer `id` from its list.
+    fn unlink(&mut self, id: u32) {
+        let Slot::Armed {
+            list,
+            prev,
+            next,
+            deadline,
+            ..
+        } = self.slots[id as usize]
+        else {
+            unreachable!("only armed timers are linked")
+        };
+        match prev {
+            NIL => self.list(list).head = next,
+            prev => self.set_next(prev, next),
+        }
+        match next {
+            NIL => self.list(list).tail = prev,
+            next => self.set_prev(next, prev),
+        }
+        if list != EXPIRED {
+            if self.list(list).head == NIL {
+                self.occupied[list as usize / SLOTS] &= !(1 << (list as usize % SLOTS));
+                self.earliest[list as usize] = 0;
+            } else if self.earliest[list as usize] == deadline {
+                self.earliest[list as usize] = 0;
+            }
+        }
+    }
+
+    fn pop_front(&mut self, list: u32) -> Option<u32> {
+        let id = self.list(list).head;
+        if id == NIL {
+            return None;
+        }
+        self.unlink(id);
+        Some(id)
+    }
+
+    fn set_next(&mut self, id: u32, to: u32) {
+        if let Slot::Armed { next, .. } = &mut self.slots[id as usize] {
+            *next = to;
+        }
+    }
+
+    fn set_prev(&mut self, id: u32, to: u32) {
+        if let Slot::Armed { prev, .. } = &mut self.slots[id as usize] {
+            *prev = to;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    fn waker() -> Waker {
+        Waker::noop().clone()
+    }
+
+    /// Runs the wheel like the event loop does: jump to the next deadline,
+    /// expire; returns (instant, timer) in firing order.
+    fn drain(timers: &mut Timers, ids: &[(u32, u64)]) -> Vec<(u64, u64)> {
+        let mut fired = Vec::new();
+        while let Some(next) = timers.next_deadline() {
+            let mut woken = Vec::new();
+            timers.expire(next, &mut woken);
+            for (id, name) in ids {
+                if timers.fired(*id) {
+                    fired.push((next.as_nanos(), *name));
+                    timers.remove(*id);
+                }
+            }
+        }
+        fired
+    }
+
+    #[test]
+    fn timers_fire_at_their_exact_deadlines_in_order() {
+        let mut timers = Timers::default();
+        let deadlines = [
+            5_000_000_000u64,
+            1,
+            64,
+            63,
+            4096,
+            1_000_000_007,
+            u64::MAX / 3,
+            64,
+        ];
+        let ids: Vec<_> = deadlines
+            .iter()
+            .map(|&d| (timers.insert(Instant::from_nanos(d), waker()), d))
+            .collect();
+        let fired = drain(&mut timers, &ids);
+        let mut expected: Vec<_> = deadlines.iter().map(|&d| (d, d)).collect();
+        expected.sort();
+        assert_eq!(fired, expected);
+        assert!(timers.is_empty());
+    }
+
+    #[test]
+    fn a_deadline_in_the_past_fires_at_the_next_expiry() {
+        let mut timers = Timers::default();
+        let mut woken = Vec::new();
+        timers.expire(Instant::from_nanos(1_000), &mut woken);
+        let id = timers.insert(Instant::from_nanos(10), waker());
+        assert!(timers.next_deadline() <= Some(Instant::from_nanos(1_000)));
+        timers.expire(Instant::from_nanos(1_000), &mut woken);
+        assert!(timers.fired(id));
+        assert_eq!(woken.len(), 1);
+    }
+
+    #[test]
+    fn removing_timers_frees_their_slots_for_reuse() {
+        let mut timers = Timers::default();
+        let a = timers.insert(Instant::from_nanos(100), waker());
+        let b = timers.insert(Instant::from_nanos(100), waker());
+        timers.remove(a);
+        assert_eq!(timers.len(), 1);
+        let c = timers.insert(Instant::from_nanos(7), waker());
+        assert_eq!(c, a);
+        timers.remove(b);
+        timers.remove(c);
+        assert!(timers.is_empty());
+        assert_eq!(timers.next_deadline(), None);
+    }
+
+    #[test]
+    fn the_wheel_agrees_with_a_sorted_list_under_random_operations() {
+        let mut timers = Timers::default();
+        // The model: (deadline, arming order, id) of armed timers.
+        let mut model: Vec<(u64, u64, u32)> = Vec::new();
+        let mut rng = 0x2545_f491_4f6c_dd1du64;
+        let mut next = move || {
+            rng ^= rng << 13;
+            rng ^= rng >> 7;
+            rng ^= rng << 17;
+            rng
+        };
+        let mut now = 0u64;
+        for order in 0..20_000u64 {
+            match next() % 4 {
+                0 | 1 => {
+                    let span = [70u64, 5_000, 300_000, 1 << 40][(next() % 4) as usize];
+                    let deadline = now + next() % span;
+                    model.push((
+                        deadline,
+                        order,
+                        timers.insert(Instant::from_nanos(deadline), waker()),
+                    ));
+                }
+                2 if !model.is_empty() => {
+                    let (_, _, id) = model.swap_remove((next() % model.len() as u64) as usize);
+                    timers.remove(id);
+                }
+                _ => {
+                    let Some(deadline) = timers.next_deadline() else {
+                        continue;
+                    };
+                    model.sort();
+                    assert_eq!(deadline.as_nanos(), model[0].0.max(now));
+                    now = deadline.as_nanos();
+                    let mut woken = Vec::new();
+                    timers.expire(deadline, &mut woken);
+                    let due: Vec<_> = model.iter().take_while(|t| t.0 <= now).copied().collect();
+                    model.drain(..due.len());
+                    assert_eq!(woken.len(), due.len());
+                    for (_, _, id) in due {
+                        assert!(timers.fired(id));
+                        timers.remove(id);
+                    }
+                }
+            }
+            assert_eq!(timers.len(), model.len());
+        }
     }
 }
