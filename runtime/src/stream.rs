@@ -19,6 +19,29 @@
 //! [`Stream::next`] with an [`Empty`] failure (recognise it with
 //! `error.downcast_ref::<Empty>()`).
 //!
+//! ```
+//! use std::time::Duration;
+//! use unikit_runtime::stream::create_bounded;
+//! use unikit_runtime::{Simulated, run, sleep, spawn, time};
+//!
+//! // A producer of six values, a consumer taking 1 s per value and room for
+//! // two: the producer is held back until the consumer catches up.
+//! let producer_done = run(Simulated::new(0), async {
+//!     let (stream, push) = create_bounded(2);
+//!     let producer = spawn(async move {
+//!         for v in 0..6 {
+//!             push.push(v).await?;
+//!         }
+//!         Ok(time::now())
+//!     });
+//!     stream
+//!         .iter_s(async |_| sleep(Duration::from_secs(1)).await)
+//!         .await?;
+//!     producer.await
+//! });
+//! assert_eq!(producer_done.unwrap().since_epoch(), Duration::from_secs(3));
+//! ```
+//!
 //! # Readers
 //!
 //! A `Stream` value is one reader with its own position. Reading consumes:

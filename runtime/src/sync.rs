@@ -43,6 +43,24 @@
 //!   Lwt behaviour this avoids).
 //! * **O(1) and allocation-free in steady state**: waiters live in a slab
 //!   threaded by a FIFO list (see `waiters.rs`), reused across blocks.
+//!
+//! ```
+//! use std::rc::Rc;
+//! use unikit_runtime::sync::{Mutex, MVar};
+//! use unikit_runtime::{Simulated, run, spawn};
+//!
+//! let r = run(Simulated::new(0), async {
+//!     let mailbox = Rc::new(MVar::new_empty());
+//!     let m = mailbox.clone();
+//!     let reader = spawn(async move { m.take().await });
+//!     // The value is handed to the waiting reader; the reader runs later.
+//!     mailbox.put("hello").await?;
+//!     let counter = Mutex::new(0);
+//!     *counter.lock().await? += 1;
+//!     Ok((reader.await?, *counter.lock().await?))
+//! });
+//! assert_eq!(r, Ok(("hello", 1)));
+//! ```
 
 pub mod condition;
 pub mod mutex;

@@ -465,3 +465,24 @@ fn stream_bounded_push_is_released_when_every_reader_is_gone() {
     });
     assert_eq!(r, Ok(()));
 }
+
+#[test]
+fn stream_bounded_capacity_counts_what_the_slowest_clone_has_not_read() {
+    sim(async {
+        let (fast, push) = stream::create_bounded(2);
+        let slow = fast.clone();
+        let drained = spawn(fast.to_vec());
+        push.push(1).await?;
+        push.push(2).await?;
+        // The fast reader took both, the slow one none: the buffer is full.
+        pause().await?;
+        let third = push.push(3);
+        assert_eq!(push.blocked(), 1);
+        drop(slow);
+        third.await?;
+        drop(push);
+        assert_eq!(drained.await?, [1, 2, 3]);
+        Ok(())
+    })
+    .unwrap();
+}
