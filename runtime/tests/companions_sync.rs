@@ -124,6 +124,25 @@ fn mutex_waiter_canceled_while_queued_leaves_the_queue_and_never_gets_the_lock()
 }
 
 #[test]
+fn mutex_lock_handed_over_before_a_cancellation_is_kept() {
+    // As canceling a resolved Lwt promise does nothing.
+    let r = sim(async {
+        let m = Rc::new(Mutex::new(0));
+        let guard = m.lock().await?;
+        let m2 = m.clone();
+        let waiter = spawn(async move {
+            *m2.lock().await? += 1;
+            Ok(())
+        });
+        drop(guard);
+        waiter.cancel();
+        let outcome = waiter.await;
+        Ok((outcome, *m.lock().await?))
+    });
+    assert_eq!(r, Ok((Ok(()), 1)));
+}
+
+#[test]
 fn mutex_waiter_dropped_while_queued_leaves_the_queue() {
     sim(async {
         let m = Mutex::new(());
