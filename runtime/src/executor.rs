@@ -386,15 +386,19 @@ pub(crate) fn with_core<R>(f: impl FnOnce(&Core) -> R) -> R {
 /// A strong count on the current executor, for a new task.
 #[track_caller]
 pub(crate) fn current_core_counted() -> NonNull<Core> {
-    let ptr = current_ptr();
-    assert!(!ptr.is_null(), "unikit-runtime: spawn called outside `run`");
-    // SAFETY: the current core is an `Rc<Core>` that `run` keeps alive.
-    unsafe { Rc::increment_strong_count(ptr) };
-    // SAFETY: checked non-null above.
-    unsafe { NonNull::new_unchecked(ptr.cast_mut()) }
+    try_current_core_counted().expect("unikit-runtime: spawn called outside `run`")
 }
 
-/// Gives up a count taken by `current_core_counted`.
+/// A strong count on the current executor, if the caller runs inside `run`.
+pub(crate) fn try_current_core_counted() -> Option<NonNull<Core>> {
+    let ptr = NonNull::new(current_ptr().cast_mut())?;
+    // SAFETY: the current core is an `Rc<Core>` that `run` keeps alive.
+    unsafe { Rc::increment_strong_count(ptr.as_ptr()) };
+    Some(ptr)
+}
+
+/// Gives up a count taken by `current_core_counted` or
+/// `try_current_core_counted`.
 ///
 /// # Safety
 /// The count must have been taken and not released yet.

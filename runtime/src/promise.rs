@@ -32,17 +32,21 @@
 //! Resolving only schedules the waiting task: it runs in the next round of
 //! the event loop, never inside the resolver (see [`crate::executor`]).
 
+use alloc::alloc::{Layout, dealloc};
 use alloc::boxed::Box;
-use alloc::rc::Rc;
 use alloc::vec::Vec;
 use core::cell::{Cell, UnsafeCell};
 use core::fmt;
 use core::future::{Future, IntoFuture};
 use core::marker::PhantomData;
+use core::mem::MaybeUninit;
+use core::ops::Deref;
 use core::pin::Pin;
+use core::ptr::NonNull;
 use core::task::{Context, Poll, Waker};
 
 use crate::Error;
+use crate::executor::{self, Core};
 use crate::task::TaskRef;
 
 /// The state of a promise (Lwt's `Sleep`, `Return`, `Fail`).
@@ -66,7 +70,7 @@ enum Repr<T> {
     /// Already resolved (or moved out by the future that awaited it).
     Ready(Option<Result<T, Error>>),
     /// Resolved through a [`Resolver`].
-    Cell(Rc<PromiseCell<T>>),
+    Cell(CellRef<T>),
     /// The output of a spawned task.
     Task(TaskRef, PhantomData<fn() -> T>),
 }
@@ -81,6 +85,10 @@ type Callbacks = Vec<Box<dyn FnOnce()>>;
 
 /// The shared state of a `wait`/`task` promise and its resolver.
 struct PromiseCell<T> {
+    /// References from the promise and the resolver (see `CellRef`).
+    refs: Cell<u32>,
+    /// The executor whose block cache holds the cell, with a count on it.
+    home: Option<NonNull<Core>>,
     state: Cell<u8>,
     cancelable: bool,
     waiter: Cell<Option<Waker>>,
@@ -156,7 +164,9 @@ impl<T> PromiseCell<T> {
 }
 
 fn new_cell<T>(cancelable: bool) -> (Promise<T>, Resolver<T>) {
-    let cell = Rc::new(PromiseCell {
+    let cell = CellRef::new(PromiseCell {
+        refs: Cell::new(1),
+        home: None,
         state: Cell::new(PENDING),
         cancelable,
         waiter: Cell::new(None),
@@ -169,6 +179,70 @@ fn new_cell<T>(cancelable: bool) -> (Promise<T>, Resolver<T>) {
         },
         Resolver { cell },
     )
+}
+
+/// A counted reference to a promise cell, shared by the promise and its
+/// resolver. Inside `run` the cell lives in a block of the executor's cache
+/// ([`crate::blocks`]), like a task; outside, in the global allocator.
+struct CellRef<T> {
+    ptr: NonNull<PromiseCell<T>>,
+}
+
+impl<T> CellRef<T> {
+    fn new(mut cell: PromiseCell<T>) -> Self {
+        let layout = Layout::new::<PromiseCell<T>>();
+        cell.home = executor::try_current_core_counted();
+        let ptr = match cell.home {
+            // SAFETY: the core is alive: the cell holds a count on it.
+            Some(core) => unsafe { core.as_ref() }.blocks.alloc(layout).cast(),
+            None => {
+                NonNull::from(Box::leak(Box::new(MaybeUninit::<PromiseCell<T>>::uninit()))).cast()
+            }
+        };
+        // SAFETY: a fresh block of the cell's layout.
+        unsafe { ptr.write(cell) };
+        CellRef { ptr }
+    }
+}
+
+impl<T> Deref for CellRef<T> {
+    type Target = PromiseCell<T>;
+
+    fn deref(&self) -> &PromiseCell<T> {
+        // SAFETY: this reference keeps the cell alive.
+        unsafe { self.ptr.as_ref() }
+    }
+}
+
+impl<T> Clone for CellRef<T> {
+    fn clone(&self) -> Self {
+        self.refs.set(self.refs.get() + 1);
+        CellRef { ptr: self.ptr }
+    }
+}
+
+impl<T> Drop for CellRef<T> {
+    fn drop(&mut self) {
+        let refs = self.refs.get() - 1;
+        self.refs.set(refs);
+        if refs > 0 {
+            return;
+        }
+        let home = self.home;
+        // SAFETY: that was the last reference; the cell is dropped once and
+        // its memory returned to where `new` took it from.
+        unsafe {
+            self.ptr.drop_in_place();
+            let layout = Layout::new::<PromiseCell<T>>();
+            match home {
+                Some(core) => {
+                    core.as_ref().blocks.free(self.ptr.cast(), layout);
+                    executor::release_core(core);
+                }
+                None => dealloc(self.ptr.as_ptr().cast(), layout),
+            }
+        }
+    }
 }
 
 /// A pending promise that cannot be canceled, and its resolver (Lwt's
@@ -356,7 +430,7 @@ impl<T> Awaiting<T> {
 
 /// Resolves the promise of a [`wait`] or [`task`] pair (Lwt's `u`).
 pub struct Resolver<T> {
-    cell: Rc<PromiseCell<T>>,
+    cell: CellRef<T>,
 }
 
 impl<T> Resolver<T> {
