@@ -1,8 +1,9 @@
 //! Recycled task allocations.
 //!
-//! Spawning is the runtime's one allocation per task, and on bare metal the
-//! global allocator may be slow (a linked-list allocator searches its free
-//! list). Each executor therefore keeps the blocks of freed tasks, sorted in
+//! Spawning is the runtime's one allocation per task (and a `wait`/`task`
+//! pair's, per promise cell), and on bare metal the global allocator may be
+//! slow (a linked-list allocator searches its free list). Each executor
+//! therefore keeps the blocks of freed tasks and cells, sorted in
 //! size classes of 16 bytes up to 1 KiB, and hands them out again to tasks
 //! of the same class: a program that spawns and finishes tasks at a steady
 //! rate stops calling the global allocator. At most [`KEEP`] blocks per

@@ -49,6 +49,19 @@
 //! assert_eq!(finished.unwrap().since_epoch(), Duration::from_secs(2));
 //! ```
 //!
+//! # Running on bare metal (for the kernel)
+//!
+//! The kernel implements [`Platform`]: `now` from its clock (TSC), `wait`
+//! as `cli`; return if [`Events::pending`]; arm a one-shot alarm for the
+//! deadline; `sti; hlt` (see [`platform`]), and `seed` from RDRAND. Then
+//! `Runtime::new(platform).run(main)` (or [`run`]) drives everything on
+//! the boot core. Interrupt handlers only call [`InterruptSignal::raise`]
+//! on `static` signals that driver tasks await with
+//! [`InterruptSignal::wait`]; they never touch wakers, tasks or promises,
+//! allocate, or take locks. Without the `std` feature the crate assumes one
+//! thread of control: wakers must only be used by code that runs on the
+//! executor (never in an interrupt handler).
+//!
 //! # Lwt names and this crate's
 //!
 //! | Lwt | this crate | difference |
