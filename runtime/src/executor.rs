@@ -17,6 +17,15 @@
 //!    runnable, asks the [`Platform`] to wait until the earliest timer's
 //!    deadline or an external event.
 //!
+//! # When `run` returns
+//!
+//! `run` returns as soon as the main task resolves. Tasks still pending
+//! then are aborted: their futures are dropped (running their destructors)
+//! and their promises rejected with [`Error::Canceled`]. Lwt leaves them
+//! pending, to go on in a later `Lwt_main.run`; here each `run` owns its
+//! tasks, and dropping them also frees tasks that keep each other alive
+//! (a parent awaiting a child whose future holds the parent's handle).
+//!
 //! # Resolving never runs other code
 //!
 //! Resolving a promise, waking a task or spawning only *schedules*: the
@@ -113,6 +122,8 @@ pub(crate) struct Core {
     open: Cell<bool>,
     pub(crate) queue: RunQueue,
     pub(crate) blocks: Blocks,
+    /// Every task not freed yet, so that shutdown can drop their futures.
+    live: RefCell<Vec<NonNull<Header>>>,
     pub(crate) timers: RefCell<Timers>,
     /// The wakers of expired timers, kept to reuse the buffer.
     woken: Cell<Vec<Waker>>,
@@ -131,6 +142,27 @@ pub(crate) struct Core {
 }
 
 impl Core {
+    /// Adds a new task to the list of live tasks.
+    pub(crate) fn track(&self, task: NonNull<Header>) {
+        let mut live = self.live.borrow_mut();
+        // SAFETY: the task was just written by `spawn_raw`.
+        unsafe { task.as_ref() }.set_live(live.len());
+        live.push(task);
+    }
+
+    /// Removes a task being freed from the list of live tasks.
+    pub(crate) fn untrack(&self, task: NonNull<Header>) {
+        let mut live = self.live.borrow_mut();
+        // SAFETY: the task is being freed but not yet dropped.
+        let index = unsafe { task.as_ref() }.live() as usize;
+        let last = live.pop().expect("a tracked task");
+        if index < live.len() {
+            live[index] = last;
+            // SAFETY: tracked tasks are alive.
+            unsafe { last.as_ref() }.set_live(index);
+        }
+    }
+
     pub(crate) fn is_open(&self) -> bool {
         self.open.get()
     }
@@ -283,11 +315,34 @@ impl Core {
         }
     }
 
-    /// Tears the executor down: no more scheduling; queued tasks, timers and
-    /// signal registrations are dropped, which frees every task nothing else
-    /// refers to.
+    /// Tears the executor down: no more scheduling; the futures of tasks
+    /// still pending are dropped and their promises rejected with
+    /// `Canceled` (which also breaks reference cycles such as a parent and
+    /// the child it awaits); queued tasks, timers and signal registrations
+    /// are dropped, which frees every task nothing else refers to.
     fn close(&self) {
         self.open.set(false);
+        loop {
+            let pending: Vec<TaskRef> = self
+                .live
+                .borrow()
+                .iter()
+                .filter(|&&ptr| {
+                    // SAFETY: tracked tasks are alive.
+                    unsafe { ptr.as_ref() }.state() & task::COMPLETE == 0
+                })
+                // SAFETY: tracked tasks are alive; the clone takes a count.
+                .map(|&ptr| {
+                    TaskRef::clone(&core::mem::ManuallyDrop::new(unsafe {
+                        TaskRef::from_raw(ptr)
+                    }))
+                })
+                .collect();
+            if pending.is_empty() {
+                break;
+            }
+            pending.iter().for_each(TaskRef::abort);
+        }
         let mut next = self.queue.take();
         while let Some(ptr) = next {
             // SAFETY: the queue's reference is handed over and dropped.
@@ -482,6 +537,7 @@ impl<P: Platform + 'static> Runtime<P> {
             open: Cell::new(true),
             queue: RunQueue::new(),
             blocks: Blocks::default(),
+            live: RefCell::new(Vec::new()),
             timers: RefCell::new(Timers::default()),
             woken: Cell::new(Vec::new()),
             now: Cell::new(None),

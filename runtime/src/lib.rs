@@ -84,7 +84,7 @@
 //! | `Lwt.dont_wait` | [`dont_wait`] | |
 //! | `Lwt.pause`, `Lwt.yield` | [`pause()`] | |
 //! | `Lwt.new_key`, `Lwt.with_value`, `Lwt.get` | [`new_key`], [`with_value`], [`get`] | `with_value` wraps a future |
-//! | `Lwt_main.run` | [`run`], [`Runtime::run`] | takes the platform |
+//! | `Lwt_main.run` | [`run`], [`Runtime::run`] | takes the platform; tasks still pending when it returns are dropped, their promises rejected with `Canceled` |
 //! | `Lwt_unix.sleep`, `Mirage_time.sleep_ns` | [`sleep`], [`sleep_until`] | |
 //! | `Lwt_unix.timeout`, `Lwt_unix.with_timeout`, `Lwt_unix.Timeout` | [`timeout`], [`with_timeout`], [`Error::Timeout`] | |
 //! | `Lwt_unix.make_notification`, `send_notification` | [`InterruptSignal`] | safe in an interrupt handler |

@@ -13,7 +13,12 @@
 //! * `refs`: a non-atomic reference count. The handle, every waker, and the
 //!   run queue while the task is queued each hold one. A task nobody can
 //!   wake and nobody holds is freed, dropping its future.
-//! * `state`: flags: scheduled, complete, cancel requested, detached.
+//! * `state`: flags (scheduled, complete, empty, cancel requested,
+//!   detached) in the low 8 bits; in the high 24 bits the task's index in
+//!   the executor's list of live tasks, whose futures are dropped when
+//!   `run` returns (a task still pending then may be in a reference cycle,
+//!   such as a parent awaiting a child whose future holds the parent's
+//!   handle). Hence at most 2^24 live tasks per executor.
 //! * `next`: the intrusive link of the run queue (Embassy's design: queuing
 //!   never allocates).
 //! * `waiter`: the waker of whoever awaits the task's handle.
@@ -71,6 +76,9 @@ const EMPTY: u32 = 16;
 pub(crate) const CANCEL: u32 = 4;
 /// Nobody will await the task: failures go to the failure handler.
 pub(crate) const DETACHED: u32 = 8;
+/// The bits of `state` that hold flags; the live index is above them.
+const FLAGS: u32 = 0xff;
+const LIVE_SHIFT: u32 = 8;
 
 /// A handler for the failure of one detached task ([`crate::dont_wait`]).
 pub(crate) type FailureHandler = Box<dyn FnOnce(Error)>;
@@ -95,6 +103,8 @@ pub(crate) struct Vtable {
     output: unsafe fn(NonNull<Header>) -> *const (),
     /// Moves the output into `*dst` (an `Option<Result<T, Error>>`).
     take: unsafe fn(NonNull<Header>, *mut ()),
+    /// Drops a pending task's future and rejects it with `Canceled`.
+    abort: unsafe fn(NonNull<Header>),
 }
 
 /// The start of every task allocation.
@@ -127,6 +137,20 @@ struct Task<F: Future> {
 impl Header {
     pub(crate) fn state(&self) -> u32 {
         self.state.get()
+    }
+
+    /// The task's index in its executor's list of live tasks.
+    pub(crate) fn live(&self) -> u32 {
+        self.state.get() >> LIVE_SHIFT
+    }
+
+    pub(crate) fn set_live(&self, index: usize) {
+        let index = u32::try_from(index)
+            .ok()
+            .filter(|&i| i < 1 << (32 - LIVE_SHIFT));
+        let index = index.expect("at most 2^24 live tasks per executor");
+        self.state
+            .set((self.state.get() & FLAGS) | (index << LIVE_SHIFT));
     }
 
     fn set(&self, flag: u32) {
@@ -196,6 +220,13 @@ impl TaskRef {
         // complete, so its future is in place.
         unsafe { (header.vtable.poll)(self.ptr) };
         core.leave(saved);
+    }
+
+    /// Drops the future of a pending task and rejects it with `Canceled`,
+    /// without waking or reporting anything (executor shutdown).
+    pub(crate) fn abort(&self) {
+        // SAFETY: the vtable belongs to this allocation.
+        unsafe { (self.header().vtable.abort)(self.ptr) };
     }
 
     /// Asks the task to deliver a cancellation at its next poll, and
@@ -372,6 +403,8 @@ where
         });
     }
     let ptr = ptr.cast::<Header>();
+    // SAFETY: as above.
+    unsafe { core.as_ref() }.track(ptr);
     // SAFETY: the new allocation's count is 1 and is handed over.
     let task = unsafe { TaskRef::from_raw(ptr) };
     task.poll();
@@ -388,6 +421,7 @@ where
         dealloc: Self::dealloc,
         output: Self::output,
         take: Self::take,
+        abort: Self::abort,
     };
 
     unsafe fn poll(ptr: NonNull<Header>) {
@@ -421,11 +455,32 @@ where
         }
     }
 
+    /// Used when the executor shuts down: nothing is woken or reported.
+    unsafe fn abort(ptr: NonNull<Header>) {
+        // SAFETY: the vtable is only reached through a `Task<F>` header.
+        let task = unsafe { ptr.cast::<Task<F>>().as_ref() };
+        if task.header.state() & COMPLETE != 0 {
+            return;
+        }
+        task.header.set(COMPLETE | EMPTY);
+        // SAFETY: not complete, so the future was in place; no poll runs
+        // during shutdown, and `COMPLETE | EMPTY` is set before the drop.
+        unsafe { ManuallyDrop::drop(&mut (*task.stage.get()).future) };
+        // SAFETY: as above; the stage is empty.
+        unsafe { (*task.stage.get()).output = ManuallyDrop::new(Err(Error::Canceled)) };
+        task.header.clear(EMPTY | CANCEL);
+        // The waiter's reference may close a cycle (a parent awaiting this
+        // task, held by this task's future): release it.
+        drop(task.header.waiter.take());
+    }
+
     unsafe fn dealloc(ptr: NonNull<Header>) {
         let task = ptr.cast::<Task<F>>();
         // SAFETY: this was the last reference: the task is alive and nothing
         // else uses it from here on.
         let (core, state) = unsafe { (task.as_ref().header.core, task.as_ref().header.state()) };
+        // SAFETY: the core outlives its tasks; the task is in its list.
+        unsafe { core.as_ref() }.untrack(ptr);
         // SAFETY: as above; the flags tell what the stage holds.
         unsafe {
             let stage = &mut *(*task.as_ptr()).stage.get();

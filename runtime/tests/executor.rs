@@ -11,7 +11,7 @@ use std::rc::Rc;
 use std::task::{Context, Poll, Waker};
 use unikit_runtime::{
     Error, Events, Instant, InterruptSignal, Platform, RealTime, Simulated, pause, run, sleep,
-    spawn, time,
+    spawn, time, wait,
 };
 
 #[test]
@@ -336,6 +336,42 @@ fn a_task_nobody_can_wake_or_await_is_freed() {
     assert_eq!(
         log.lines(),
         ["spawned", "dropped stuck task", "handle dropped"]
+    );
+}
+
+#[test]
+fn tasks_awaiting_each_other_when_run_returns_are_freed() {
+    // The parent awaits the child; the child waits on a promise whose
+    // resolver the parent holds: each keeps the other alive.
+    let log = Log::default();
+    let l = log.clone();
+    sim(async move {
+        let (promise, resolver) = wait::<()>();
+        let child_guard = Guard(l.clone(), "child");
+        let child = spawn(async move {
+            let _guard = child_guard;
+            promise.await
+        });
+        let parent_guard = Guard(l.clone(), "parent");
+        drop(spawn(async move {
+            let _guard = parent_guard;
+            let _resolver = resolver;
+            child.await
+        }));
+        pause().await
+    })
+    .unwrap();
+    let mut dropped = log.lines();
+    dropped.sort();
+    assert_eq!(dropped, ["dropped child", "dropped parent"]);
+}
+
+#[test]
+fn a_task_promise_that_outlives_run_is_rejected_with_canceled() {
+    let promise = sim(async { Ok(spawn(sleep(secs(100)))) }).unwrap();
+    assert_eq!(
+        promise.state(),
+        unikit_runtime::State::Rejected(&Error::Canceled)
     );
 }
 
