@@ -4,7 +4,7 @@
 //! pair's, per promise cell), and on bare metal the global allocator may be
 //! slow (a linked-list allocator searches its free list). Each executor
 //! therefore keeps the blocks of freed tasks and cells, sorted in
-//! size classes of 16 bytes up to 1 KiB, and hands them out again to tasks
+//! size classes of 8 bytes up to 1 KiB, and hands them out again to tasks
 //! of the same class: a program that spawns and finishes tasks at a steady
 //! rate stops calling the global allocator. At most [`KEEP`] blocks per
 //! class are kept; the rest, larger blocks and blocks aligned beyond 16
@@ -17,9 +17,9 @@ use core::cell::RefCell;
 use core::ptr::NonNull;
 
 /// The granularity of size classes.
-const CLASS: usize = 16;
+const CLASS: usize = 8;
 /// How many classes: blocks up to `CLASS * CLASSES` bytes are recycled.
-const CLASSES: usize = 64;
+const CLASSES: usize = 128;
 /// The alignment of recycled blocks.
 const ALIGN: usize = 16;
 /// How many free blocks each class keeps at most.
@@ -113,7 +113,7 @@ mod tests {
         let a = blocks.alloc(small);
         // SAFETY: allocated just above, unused.
         unsafe { blocks.free(a, small) };
-        let b = blocks.alloc(Layout::from_size_align(112, 16).unwrap());
+        let b = blocks.alloc(Layout::from_size_align(104, 16).unwrap());
         assert_eq!(a, b);
         // SAFETY: as above.
         unsafe { blocks.free(b, small) };
@@ -129,7 +129,7 @@ mod tests {
         );
         assert_eq!(
             class_of(Layout::from_size_align(17, 8).unwrap()).map(|c| c.0),
-            Some(1)
+            Some(2)
         );
     }
 }

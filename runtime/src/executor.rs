@@ -56,6 +56,7 @@ use core::task::Waker;
 
 use crate::Error;
 use crate::blocks::Blocks;
+use crate::live::Live;
 use crate::local::Locals;
 use crate::platform::{Events, Instant, Platform};
 use crate::random::Prng;
@@ -123,7 +124,7 @@ pub(crate) struct Core {
     pub(crate) queue: RunQueue,
     pub(crate) blocks: Blocks,
     /// Every task not freed yet, so that shutdown can drop their futures.
-    live: RefCell<Vec<NonNull<Header>>>,
+    live: RefCell<Live>,
     pub(crate) timers: RefCell<Timers>,
     /// The wakers of expired timers, kept to reuse the buffer.
     woken: Cell<Vec<Waker>>,
@@ -144,22 +145,18 @@ pub(crate) struct Core {
 impl Core {
     /// Adds a new task to the list of live tasks.
     pub(crate) fn track(&self, task: NonNull<Header>) {
-        let mut live = self.live.borrow_mut();
+        let index = self.live.borrow_mut().push(task);
         // SAFETY: the task was just written by `spawn_raw`.
-        unsafe { task.as_ref() }.set_live(live.len());
-        live.push(task);
+        unsafe { task.as_ref() }.set_live(index);
     }
 
     /// Removes a task being freed from the list of live tasks.
     pub(crate) fn untrack(&self, task: NonNull<Header>) {
-        let mut live = self.live.borrow_mut();
         // SAFETY: the task is being freed but not yet dropped.
         let index = unsafe { task.as_ref() }.live() as usize;
-        let last = live.pop().expect("a tracked task");
-        if index < live.len() {
-            live[index] = last;
+        if let Some(moved) = self.live.borrow_mut().swap_remove(index) {
             // SAFETY: tracked tasks are alive.
-            unsafe { last.as_ref() }.set_live(index);
+            unsafe { moved.as_ref() }.set_live(index);
         }
     }
 
@@ -327,12 +324,12 @@ impl Core {
                 .live
                 .borrow()
                 .iter()
-                .filter(|&&ptr| {
+                .filter(|&ptr| {
                     // SAFETY: tracked tasks are alive.
                     unsafe { ptr.as_ref() }.state() & task::COMPLETE == 0
                 })
                 // SAFETY: tracked tasks are alive; the clone takes a count.
-                .map(|&ptr| {
+                .map(|ptr| {
                     TaskRef::clone(&core::mem::ManuallyDrop::new(unsafe {
                         TaskRef::from_raw(ptr)
                     }))
@@ -537,7 +534,7 @@ impl<P: Platform + 'static> Runtime<P> {
             open: Cell::new(true),
             queue: RunQueue::new(),
             blocks: Blocks::default(),
-            live: RefCell::new(Vec::new()),
+            live: RefCell::new(Live::default()),
             timers: RefCell::new(Timers::default()),
             woken: Cell::new(Vec::new()),
             now: Cell::new(None),

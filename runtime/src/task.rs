@@ -4,9 +4,10 @@
 //! [`crate::blocks`]) holding a [`Header`] followed by the
 //! future, which is replaced in place by its output when it completes. The
 //! handle returned by [`spawn`] points at the same allocation, so a spawned
-//! task costs exactly one allocation; the header is 56 bytes on x86_64 and
-//! is all a task costs beyond its future (and its output, which shares the
-//! future's memory).
+//! task costs exactly one allocation; the header is 48 bytes on x86_64 and,
+//! with the task's entry in the executor's list of live tasks (8 bytes), is
+//! all a task costs beyond its future (its output shares the future's
+//! memory).
 //!
 //! # The header
 //!
@@ -21,7 +22,9 @@
 //!   handle). Hence at most 2^24 live tasks per executor.
 //! * `next`: the intrusive link of the run queue (Embassy's design: queuing
 //!   never allocates).
-//! * `waiter`: the waker of whoever awaits the task's handle.
+//! * `waiter`: the waker of whoever awaits the task's handle, in one word:
+//!   a task's waker is stored as its header pointer (it is one), any other
+//!   waker boxed, with the low bit set.
 //! * `extras`: rarely used data (name, `on_cancel` callbacks, the
 //!   promise-local storage the task inherited, a `dont_wait` handler), boxed
 //!   so that tasks without them pay one pointer.
@@ -58,7 +61,7 @@ use core::cell::{Cell, UnsafeCell};
 use core::future::Future;
 use core::mem::ManuallyDrop;
 use core::pin::Pin;
-use core::ptr::NonNull;
+use core::ptr::{self, NonNull};
 use core::task::{Context, Poll, RawWaker, RawWakerVTable, Waker};
 
 use crate::Error;
@@ -116,7 +119,9 @@ pub(crate) struct Header {
     /// The executor, kept alive by a strong count per task.
     core: NonNull<Core>,
     pub(crate) next: Cell<Option<NonNull<Header>>>,
-    waiter: Cell<Option<Waker>>,
+    /// 0, a task waker's data pointer, or a `Box<Waker>` pointer with the
+    /// low bit set (see `set_waiter`).
+    waiter: Cell<usize>,
     extras: Cell<Option<Box<Extras>>>,
 }
 
@@ -137,6 +142,24 @@ struct Task<F: Future> {
 impl Header {
     pub(crate) fn state(&self) -> u32 {
         self.state.get()
+    }
+
+    /// Replaces the stored waiter word, dropping the previous waiter.
+    fn set_waiter_word(&self, word: usize) {
+        drop(self.take_waiter());
+        self.waiter.set(word);
+    }
+
+    /// Takes the waiter out.
+    fn take_waiter(&self) -> Option<Waker> {
+        match self.waiter.replace(0) {
+            0 => None,
+            // SAFETY: a boxed waker stored by `set_waiter`, taken once.
+            word if word & 1 == 1 => Some(*unsafe { Box::from_raw((word & !1) as *mut Waker) }),
+            // SAFETY: the data pointer of a task waker whose reference
+            // `set_waiter` kept; rebuilding the waker takes it back.
+            word => Some(unsafe { Waker::from_raw(RawWaker::new(word as *const (), &TASK_WAKER)) }),
+        }
     }
 
     /// The task's index in its executor's list of live tasks.
@@ -242,11 +265,25 @@ impl TaskRef {
     /// Registers the waker of whoever awaits the task.
     pub(crate) fn set_waiter(&self, waker: &Waker) {
         let header = self.header();
-        let current = header.waiter.take();
-        match current {
-            Some(w) if w.will_wake(waker) => header.waiter.set(Some(w)),
-            _ => header.waiter.set(Some(waker.clone())),
+        let word = header.waiter.get();
+        let same = if word & 1 == 1 {
+            // SAFETY: a boxed waker stored by this function, still owned.
+            unsafe { &*((word & !1) as *const Waker) }.will_wake(waker)
+        } else {
+            word == waker.data() as usize && ptr::eq(waker.vtable(), &TASK_WAKER)
+        };
+        if same {
+            return;
         }
+        let clone = waker.clone();
+        // A task waker cloned on its owner thread is a task waker again;
+        // anything else is boxed.
+        header.set_waiter_word(if ptr::eq(clone.vtable(), &TASK_WAKER) {
+            // The clone's reference is the one the stored pointer stands for.
+            ManuallyDrop::new(clone).data() as usize
+        } else {
+            Box::into_raw(Box::new(clone)) as usize | 1
+        });
     }
 
     /// The output, once complete.
@@ -394,7 +431,7 @@ where
                 vtable: &Task::<F>::VTABLE,
                 core,
                 next: Cell::new(None),
-                waiter: Cell::new(None),
+                waiter: Cell::new(0),
                 extras: Cell::new(extras),
             },
             stage: UnsafeCell::new(Stage {
@@ -471,7 +508,7 @@ where
         task.header.clear(EMPTY | CANCEL);
         // The waiter's reference may close a cycle (a parent awaiting this
         // task, held by this task's future): release it.
-        drop(task.header.waiter.take());
+        drop(task.header.take_waiter());
     }
 
     unsafe fn dealloc(ptr: NonNull<Header>) {
@@ -489,6 +526,7 @@ where
             } else if state & EMPTY == 0 {
                 ManuallyDrop::drop(&mut stage.output);
             }
+            drop((*task.as_ptr()).header.take_waiter());
             core::ptr::drop_in_place(&raw mut (*task.as_ptr()).header);
         }
         // SAFETY: the block came from this core's `blocks` with this layout
@@ -551,7 +589,7 @@ fn complete(header: &Header, failure: Option<Error>) {
     if !callbacks.is_empty() {
         callbacks.into_iter().for_each(|f| f());
     }
-    if let Some(w) = header.waiter.take() {
+    if let Some(w) = header.take_waiter() {
         w.wake();
     }
     if header.state() & DETACHED != 0
@@ -765,7 +803,7 @@ mod tests {
 
     #[test]
     fn a_task_costs_at_most_64_bytes_beyond_its_future() {
-        assert_eq!(core::mem::size_of::<Header>(), 56);
+        assert_eq!(core::mem::size_of::<Header>(), 48);
         assert!(overhead::<Sized<24>>() <= 64, "{}", overhead::<Sized<24>>());
         assert!(
             overhead::<Sized<100>>() <= 64,

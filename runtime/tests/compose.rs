@@ -282,3 +282,20 @@ fn join_of_a_few_polls_them_all_when_woken() {
     // 3 at first, then 3, 2 and 1 pending branches polled as each fires.
     assert_eq!(polls.get(), 3 + 3 + 2 + 1);
 }
+
+#[test]
+fn join_of_many_task_promises_resolves_when_the_last_does() {
+    let r = sim(async {
+        let tasks: Vec<_> = (1..=20u64)
+            .map(|s| {
+                spawn(async move {
+                    sleep(secs(21 - s)).await?;
+                    Ok(s)
+                })
+            })
+            .collect();
+        let values = all(tasks).await?;
+        Ok((values.iter().sum::<u64>(), time::now()))
+    });
+    assert_eq!(r, Ok((210, time_s(20))));
+}
