@@ -87,7 +87,8 @@ impl Readiness {
     }
 }
 
-static BRANCH_WAKER: RawWakerVTable =
+/// The vtable of branch wakers (a task's waiter slot stores them compactly).
+pub(crate) static BRANCH_WAKER: RawWakerVTable =
     RawWakerVTable::new(branch_clone, branch_wake, branch_wake_by_ref, branch_drop);
 
 /// # Safety

@@ -23,8 +23,8 @@
 //! * `next`: the intrusive link of the run queue (Embassy's design: queuing
 //!   never allocates).
 //! * `waiter`: the waker of whoever awaits the task's handle, in one word:
-//!   a task's waker is stored as its header pointer (it is one), any other
-//!   waker boxed, with the low bit set.
+//!   a task's waker (or a combinator's branch waker) is stored as its data
+//!   pointer, tagged in the low bits; any other waker is boxed.
 //! * `extras`: rarely used data (name, `on_cancel` callbacks, the
 //!   promise-local storage the task inherited, a `dont_wait` handler), boxed
 //!   so that tasks without them pay one pointer.
@@ -67,6 +67,7 @@ use core::task::{Context, Poll, RawWaker, RawWakerVTable, Waker};
 use crate::Error;
 use crate::executor::{self, Core};
 use crate::local::Locals;
+use crate::ready::BRANCH_WAKER;
 
 /// The task is in the run queue.
 pub(crate) const SCHEDULED: u32 = 1;
@@ -79,6 +80,12 @@ const EMPTY: u32 = 16;
 pub(crate) const CANCEL: u32 = 4;
 /// Nobody will await the task: failures go to the failure handler.
 pub(crate) const DETACHED: u32 = 8;
+/// The tag bits of a stored waiter word (data pointers are 8-aligned).
+const TAG: usize = 0b11;
+/// A boxed `Waker`.
+const BOXED: usize = 0b01;
+/// A branch waker of a combinator ([`crate::ready`]).
+const BRANCH: usize = 0b10;
 /// The bits of `state` that hold flags; the live index is above them.
 const FLAGS: u32 = 0xff;
 const LIVE_SHIFT: u32 = 8;
@@ -152,13 +159,17 @@ impl Header {
 
     /// Takes the waiter out.
     fn take_waiter(&self) -> Option<Waker> {
-        match self.waiter.replace(0) {
-            0 => None,
+        let word = self.waiter.replace(0);
+        let data = (word & !TAG) as *const ();
+        match word & TAG {
+            _ if word == 0 => None,
             // SAFETY: a boxed waker stored by `set_waiter`, taken once.
-            word if word & 1 == 1 => Some(*unsafe { Box::from_raw((word & !1) as *mut Waker) }),
-            // SAFETY: the data pointer of a task waker whose reference
+            BOXED => Some(*unsafe { Box::from_raw(data.cast_mut().cast::<Waker>()) }),
+            // SAFETY: the data pointer of a branch waker whose reference
             // `set_waiter` kept; rebuilding the waker takes it back.
-            word => Some(unsafe { Waker::from_raw(RawWaker::new(word as *const (), &TASK_WAKER)) }),
+            BRANCH => Some(unsafe { Waker::from_raw(RawWaker::new(data, &BRANCH_WAKER)) }),
+            // SAFETY: likewise for a task waker.
+            _ => Some(unsafe { Waker::from_raw(RawWaker::new(data, &TASK_WAKER)) }),
         }
     }
 
@@ -266,23 +277,30 @@ impl TaskRef {
     pub(crate) fn set_waiter(&self, waker: &Waker) {
         let header = self.header();
         let word = header.waiter.get();
-        let same = if word & 1 == 1 {
-            // SAFETY: a boxed waker stored by this function, still owned.
-            unsafe { &*((word & !1) as *const Waker) }.will_wake(waker)
-        } else {
-            word == waker.data() as usize && ptr::eq(waker.vtable(), &TASK_WAKER)
+        let same = match word & TAG {
+            BOXED => {
+                // SAFETY: a boxed waker stored by this function, still owned.
+                unsafe { &*((word & !TAG) as *const Waker) }.will_wake(waker)
+            }
+            BRANCH => {
+                word & !TAG == waker.data() as usize && ptr::eq(waker.vtable(), &BRANCH_WAKER)
+            }
+            _ => word == waker.data() as usize && ptr::eq(waker.vtable(), &TASK_WAKER),
         };
         if same {
             return;
         }
         let clone = waker.clone();
-        // A task waker cloned on its owner thread is a task waker again;
-        // anything else is boxed.
+        // A task waker cloned on its owner thread is a task waker again, and
+        // a branch waker a branch waker: both are stored as their (aligned)
+        // data pointer, whose reference the clone took; anything else is
+        // boxed.
         header.set_waiter_word(if ptr::eq(clone.vtable(), &TASK_WAKER) {
-            // The clone's reference is the one the stored pointer stands for.
             ManuallyDrop::new(clone).data() as usize
+        } else if ptr::eq(clone.vtable(), &BRANCH_WAKER) {
+            ManuallyDrop::new(clone).data() as usize | BRANCH
         } else {
-            Box::into_raw(Box::new(clone)) as usize | 1
+            Box::into_raw(Box::new(clone)) as usize | BOXED
         });
     }
 
