@@ -218,6 +218,7 @@ impl Core {
 
     /// Applies the waker operations other threads queued.
     #[cfg(feature = "std")]
+    #[inline]
     pub(crate) fn apply_remote(&self) {
         self.remote.apply();
     }
@@ -258,10 +259,14 @@ impl Core {
     }
 
     /// Wakes the tasks waiting on raised signals.
+    #[inline]
     fn poll_signals(&self) {
-        if self.signals.borrow().is_empty() {
-            return;
+        if !self.signals.borrow().is_empty() {
+            self.wake_raised();
         }
+    }
+
+    fn wake_raised(&self) {
         let mut woken = Vec::new();
         self.signals.borrow_mut().retain(|(_, signal, waker)| {
             let raised = signal.is_raised();
@@ -287,10 +292,15 @@ impl Core {
             .any(|(_, signal, _)| signal.is_raised())
     }
 
+    /// Wakes the tasks whose timers expired.
+    #[inline]
     fn fire_timers(&self) {
-        if self.timers.borrow().is_empty() {
-            return;
+        if !self.timers.borrow().is_empty() {
+            self.expire_timers();
         }
+    }
+
+    fn expire_timers(&self) {
         let now = self.now();
         let mut woken = self.woken.take();
         self.timers.borrow_mut().expire(now, &mut woken);

@@ -38,12 +38,16 @@ impl Remote {
     }
 
     /// Applies the queued operations; called by the owner thread.
+    #[inline]
     pub(crate) fn apply(&self) {
         // A plain load first: the common case, nothing queued, costs no
         // atomic read-modify-write.
-        if !self.pending.load(Ordering::Relaxed) || !self.pending.swap(false, Ordering::Acquire) {
-            return;
+        if self.pending.load(Ordering::Relaxed) && self.pending.swap(false, Ordering::Acquire) {
+            self.apply_queued();
         }
+    }
+
+    fn apply_queued(&self) {
         let ops = core::mem::take(&mut *self.ops.lock().unwrap_or_else(PoisonError::into_inner));
         for (addr, op) in ops {
             // SAFETY: queued by a waker of a live task; the references the
