@@ -322,13 +322,25 @@ impl Core {
         }
     }
 
-    /// Tears the executor down: no more scheduling; the futures of tasks
-    /// still pending are dropped and their promises rejected with
-    /// `Canceled` (which also breaks reference cycles such as a parent and
-    /// the child it awaits); queued tasks, timers and signal registrations
-    /// are dropped, which frees every task nothing else refers to.
+    /// Tears the executor down: no more scheduling; queued tasks, timers and
+    /// signal registrations are dropped, then the futures of tasks still
+    /// pending are dropped and their promises rejected with `Canceled`
+    /// (which also breaks reference cycles such as a parent and the child
+    /// it awaits), so every task nothing else refers to is freed.
     fn close(&self) {
         self.open.set(false);
+        let mut next = self.queue.take();
+        while let Some(ptr) = next {
+            // SAFETY: the queue's reference is handed over and dropped.
+            let task = unsafe { TaskRef::from_raw(ptr) };
+            next = task.header().next.take();
+            task::unschedule(task.header());
+        }
+        let timers = core::mem::take(&mut *self.timers.borrow_mut());
+        drop(timers);
+        let signals = core::mem::take(&mut *self.signals.borrow_mut());
+        drop(signals);
+        // Last, so that tasks spawned by the destructors above go too.
         loop {
             let pending: Vec<TaskRef> = self
                 .live
@@ -350,17 +362,6 @@ impl Core {
             }
             pending.iter().for_each(TaskRef::abort);
         }
-        let mut next = self.queue.take();
-        while let Some(ptr) = next {
-            // SAFETY: the queue's reference is handed over and dropped.
-            let task = unsafe { TaskRef::from_raw(ptr) };
-            next = task.header().next.take();
-            task::unschedule(task.header());
-        }
-        let timers = core::mem::take(&mut *self.timers.borrow_mut());
-        drop(timers);
-        let signals = core::mem::take(&mut *self.signals.borrow_mut());
-        drop(signals);
     }
 }
 
