@@ -39,7 +39,9 @@ impl Default for Blocks {
 }
 
 /// The class of `layout` and the layout its blocks are allocated with, if
-/// it is recycled.
+/// it is recycled. Inlined, like `alloc` and `free`, so that it folds away
+/// for the constant layouts of callers.
+#[inline]
 fn class_of(layout: Layout) -> Option<(usize, Layout)> {
     if layout.align() > ALIGN || layout.size() > CLASS * CLASSES {
         return None;
@@ -56,6 +58,7 @@ fn allocate(layout: Layout) -> NonNull<u8> {
 
 impl Blocks {
     /// A block for a value of `layout` (not zero-sized).
+    #[inline]
     pub(crate) fn alloc(&self, layout: Layout) -> NonNull<u8> {
         match class_of(layout) {
             Some((class, block)) => self.free[class]
@@ -71,6 +74,7 @@ impl Blocks {
     /// # Safety
     /// `ptr` was returned by `alloc(layout)` of this `Blocks`, its value was
     /// dropped, and it is not used again.
+    #[inline]
     pub(crate) unsafe fn free(&self, ptr: NonNull<u8>, layout: Layout) {
         match class_of(layout) {
             Some((class, block)) => {
