@@ -12,6 +12,7 @@
 //! with the executor.
 
 use alloc::alloc::{Layout, alloc, dealloc, handle_alloc_error};
+use alloc::boxed::Box;
 use alloc::vec::Vec;
 use core::cell::RefCell;
 use core::ptr::NonNull;
@@ -27,13 +28,14 @@ const KEEP: usize = 256;
 
 /// Free blocks by size class.
 pub(crate) struct Blocks {
-    free: [RefCell<Vec<NonNull<u8>>>; CLASSES],
+    /// On the heap: the executor is built on the stack, which may be small.
+    free: Box<[RefCell<Vec<NonNull<u8>>>]>,
 }
 
 impl Default for Blocks {
     fn default() -> Self {
         Blocks {
-            free: core::array::from_fn(|_| RefCell::new(Vec::new())),
+            free: (0..CLASSES).map(|_| RefCell::new(Vec::new())).collect(),
         }
     }
 }

@@ -19,7 +19,7 @@ const CHUNK: usize = 1024;
 /// Live tasks, in no particular order.
 #[derive(Default)]
 pub(crate) struct Live {
-    chunks: Vec<Box<[Option<NonNull<Header>>; CHUNK]>>,
+    chunks: Vec<Box<[Option<NonNull<Header>>]>>,
     len: usize,
 }
 
@@ -28,7 +28,9 @@ impl Live {
     pub(crate) fn push(&mut self, task: NonNull<Header>) -> usize {
         let index = self.len;
         if index / CHUNK == self.chunks.len() {
-            self.chunks.push(Box::new([None; CHUNK]));
+            // Built on the heap directly, not on the stack first.
+            self.chunks
+                .push(alloc::vec![None; CHUNK].into_boxed_slice());
         }
         self.chunks[index / CHUNK][index % CHUNK] = Some(task);
         self.len += 1;

@@ -66,11 +66,13 @@ const EMPTY_LIST: List = List {
 /// The pending timers of one executor.
 pub(crate) struct Timers {
     elapsed: u64,
-    lists: [List; LEVELS * SLOTS],
+    /// The slot lists, allocated on the first timer (the executor is built
+    /// on the stack, which may be small on bare metal).
+    lists: Vec<List>,
     occupied: [u64; LEVELS],
     /// The earliest deadline of each slot of levels above 0, or 0 when it
     /// is not known (recomputed on demand).
-    earliest: [u64; LEVELS * SLOTS],
+    earliest: Vec<u64>,
     expired: List,
     slots: Vec<Slot>,
     free: u32,
@@ -84,9 +86,9 @@ impl Default for Timers {
     fn default() -> Self {
         Timers {
             elapsed: 0,
-            lists: [EMPTY_LIST; LEVELS * SLOTS],
+            lists: Vec::new(),
             occupied: [0; LEVELS],
-            earliest: [0; LEVELS * SLOTS],
+            earliest: Vec::new(),
             expired: EMPTY_LIST,
             slots: Vec::new(),
             free: NIL,
@@ -170,6 +172,10 @@ impl Timers {
 
     /// Arms a timer; returns its slot.
     pub(crate) fn insert(&mut self, deadline: Instant, waker: Waker) -> u32 {
+        if self.lists.is_empty() {
+            self.lists = alloc::vec![EMPTY_LIST; LEVELS * SLOTS];
+            self.earliest = alloc::vec![0; LEVELS * SLOTS];
+        }
         let id = match self.free {
             NIL => {
                 self.slots.push(Slot::Fired);
