@@ -25,6 +25,11 @@ impl Image {
         self.name.starts_with("test-")
     }
 
+    /// Whether this image exists for `kernel-bench` (named `bench-*`).
+    pub fn is_bench_image(&self) -> bool {
+        self.name.starts_with("bench-")
+    }
+
     /// The disk image for the chosen firmware.
     pub fn disk(&self, uefi: bool) -> &'static Path {
         Path::new(if uefi { self.uefi } else { self.bios })
@@ -36,16 +41,22 @@ pub fn find(name: &str) -> Option<&'static Image> {
     ALL.iter().find(|image| image.name == name)
 }
 
-/// The list printed for `--list` and for an unknown name.
+/// The list printed for `--list` and for an unknown name: the unikernels,
+/// then the test suite's images, then the benchmark's, one line each.
 pub fn listing() -> String {
-    let names = |test: bool| {
+    let names = |kind: fn(&Image) -> bool| {
         ALL.iter()
-            .filter(|image| image.is_test_image() == test)
+            .filter(|image| kind(image))
             .map(|image| image.name)
             .collect::<Vec<_>>()
             .join(" ")
     };
-    format!("unikernels: {}\ntest images: {}", names(false), names(true))
+    format!(
+        "unikernels: {}\ntest images: {}\nbench images: {}",
+        names(|image| !image.is_test_image() && !image.is_bench_image()),
+        names(Image::is_test_image),
+        names(Image::is_bench_image)
+    )
 }
 
 #[cfg(test)]
@@ -62,12 +73,18 @@ mod tests {
     }
 
     #[test]
-    fn noop_is_a_unikernel_and_test_images_are_listed_apart() {
+    fn noop_is_a_unikernel_and_test_and_bench_images_are_listed_apart() {
         assert!(!find("noop").unwrap().is_test_image());
         assert!(find("test-panic").unwrap().is_test_image());
+        assert!(find("bench-idle").unwrap().is_bench_image());
         let listing = listing();
-        let (unikernels, tests) = listing.split_once('\n').unwrap();
+        let lines: Vec<&str> = listing.lines().collect();
+        let [unikernels, tests, benches] = lines[..] else {
+            panic!("three lines: {listing}");
+        };
         assert!(unikernels.contains("noop") && !unikernels.contains("test-panic"));
+        assert!(!unikernels.contains("bench-") && !tests.contains("bench-"));
         assert!(tests.contains("test-panic") && !tests.contains("noop"));
+        assert_eq!(benches, "bench images: bench-idle bench-timers");
     }
 }
