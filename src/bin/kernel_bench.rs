@@ -407,8 +407,11 @@ fn smallest_mem_mib(tools: &Tools, tutorial: &Tutorial) -> Option<u32> {
     Some(runs)
 }
 
-fn stripped_size(kernel: &Path) -> Option<u64> {
-    let stripped = std::env::temp_dir().join(format!("unikit-kernel-bench-{}", std::process::id()));
+/// The size of `kernel` stripped, through a temporary file named after
+/// `name`.
+fn stripped_size(kernel: &Path, name: &str) -> Option<u64> {
+    let stripped =
+        std::env::temp_dir().join(format!("unikit-kernel-bench-{}-{name}", std::process::id()));
     let status = Command::new("strip")
         .arg("-o")
         .arg(&stripped)
@@ -439,10 +442,10 @@ fn size_section(tools: &Tools) {
                     .map(|tutorial| {
                         scope.spawn(|| {
                             let image = images::find(tutorial.name).expect("the image");
-                            (
-                                stripped_size(Path::new(image.kernel)),
-                                smallest_mem_mib(tools, tutorial),
-                            )
+                            // One temporary file per thread: strip here,
+                            // before the bisection.
+                            let stripped = stripped_size(Path::new(image.kernel), tutorial.name);
+                            (stripped, smallest_mem_mib(tools, tutorial))
                         })
                     })
                     .collect();
