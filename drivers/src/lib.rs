@@ -13,6 +13,7 @@
 //! | [`pit`] | the 8254 programmable interval timer: reference clock and one-shot alarm |
 //! | [`entropy`] | the CPU's `RDSEED` and `RDRAND` instructions |
 //! | [`fw_cfg`] | QEMU's firmware configuration files (runtime arguments) |
+//! | [`pci`] | PCI configuration space through ports 0xcf8/0xcfc, and enumeration |
 //! | [`pic`] | the legacy 8259 pair, remapped and masked |
 //! | [`rtc`] | the CMOS real-time clock (wall-clock time at boot) |
 //! | [`qemu_exit`] | QEMU's `isa-debug-exit` device and the exit statuses it carries |
@@ -21,6 +22,7 @@
 
 pub mod entropy;
 pub mod fw_cfg;
+pub mod pci;
 pub mod pic;
 pub mod pit;
 pub mod qemu_exit;

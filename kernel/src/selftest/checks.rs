@@ -7,7 +7,7 @@ use crate::{
 };
 use alloc::string::String;
 use alloc::vec::Vec;
-use unikit_drivers::{entropy, pit, tsc};
+use unikit_drivers::{entropy, pci, pit, tsc};
 use x86_64::instructions::interrupts::without_interrupts;
 
 /// Every kernel check, in the order they run.
@@ -61,10 +61,50 @@ pub const KERNEL: &[Check] = &[
         run: mmio_mapping_reaches_the_local_apic_uncached,
     },
     Check {
+        name: "pci_enumeration_finds_the_host_bridge_and_the_display",
+        run: pci_enumeration_finds_the_host_bridge_and_the_display,
+    },
+    Check {
         name: "interrupt_controllers_report_no_anomalies",
         run: interrupt_controllers_report_no_anomalies,
     },
 ];
+
+/// The runner's QEMU machine (i440FX, `-vga std`) has the host bridge at
+/// 00:00.0 (class 06/00) and the standard VGA (1234:1111, class 03) on bus 0.
+fn pci_enumeration_finds_the_host_bridge_and_the_display() -> Result<(), String> {
+    let mut found = Vec::new();
+    pci::enumerate(|function| found.push(function));
+    let described: Vec<String> = found
+        .iter()
+        .map(|f| {
+            alloc::format!(
+                "{:02x}:{:02x}.{} {:04x}:{:04x} class {:02x}/{:02x}",
+                f.address.bus(),
+                f.address.device(),
+                f.address.function(),
+                f.vendor,
+                f.device,
+                f.class,
+                f.subclass
+            )
+        })
+        .collect();
+    log::info!(target: "selftest", "pci: {}", described.join(", "));
+    let host_bridge = found.first();
+    ensure!(
+        host_bridge
+            .is_some_and(|f| f.address.device() == 0 && f.class == 0x06 && f.subclass == 0x00),
+        "no host bridge at 00:00.0: {described:?}"
+    );
+    ensure!(
+        found
+            .iter()
+            .any(|f| (f.vendor, f.device, f.class) == (0x1234, 0x1111, 0x03)),
+        "no standard VGA: {described:?}"
+    );
+    Ok(())
+}
 
 /// Maps the local APIC's page through `map_mmio` and reads its version
 /// register there and through the physical memory map: the same device.
