@@ -110,7 +110,7 @@ mod tests {
     #[test]
     fn config_address_packs_bus_device_function_and_aligned_offset() {
         let address = PciAddress::new(0, 0x12, 0x1f, 0x7);
-        assert_eq!(config_address(address, 0x3e), 0x8012_fc3c);
+        assert_eq!(config_address(address, 0x3e), 0x8012_ff3c);
         assert_eq!(config_address(PciAddress::new(0, 0, 0, 0), 0), 0x8000_0000);
     }
 }
