@@ -15,7 +15,7 @@ fn main() -> ExitCode {
             return ExitCode::from(qemu::STATUS_USAGE);
         }
     };
-    let options = match command {
+    let mut options = match command {
         Command::Help => {
             println!("{USAGE}");
             return ExitCode::SUCCESS;
@@ -47,7 +47,6 @@ fn main() -> ExitCode {
             image.kernel
         );
     }
-    let mut options = options;
     if std::io::IsTerminal::is_terminal(&std::io::stdin()) {
         // QEMU puts the terminal in raw mode and does not echo what is
         // typed; the kernel's console echoes it instead (user arguments

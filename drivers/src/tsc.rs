@@ -22,10 +22,3 @@ pub fn frequency_from_cpuid() -> Option<u64> {
     let info = CpuId::new().get_tsc_info()?;
     info.tsc_frequency().filter(|&hz| hz > 0)
 }
-
-/// Whether the CPU reports an invariant TSC (constant rate in every power state).
-pub fn is_invariant() -> bool {
-    CpuId::new()
-        .get_advanced_power_mgmt_info()
-        .is_some_and(|info| info.has_invariant_tsc())
-}

@@ -65,11 +65,6 @@ pub fn get(key: &str) -> Option<&'static str> {
         .map(|(_, value)| value.as_str())
 }
 
-/// Every argument, in the order given.
-pub fn all() -> &'static [(String, String)] {
-    ARGS.get().map_or(&[], Vec::as_slice)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

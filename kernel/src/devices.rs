@@ -5,7 +5,7 @@
 use crate::{args, console, events, random, serial_input, wall_clock};
 use alloc::rc::Rc;
 use alloc::string::String;
-use core::cell::RefCell;
+use core::cell::{Cell, RefCell};
 use core::convert::Infallible;
 use rand_core::{TryCryptoRng, TryRng};
 use unikit_runtime::Error;
@@ -32,12 +32,14 @@ impl Pclock for KernelPclock {
 }
 
 /// The serial console: writes go to COM1, lines are read from the bytes
-/// the IRQ4 handler received. With the runtime argument `console-echo=on`
+/// the IRQ4 handler received. Input the handler had to drop because the
+/// ring was full is reported once per loss with a warning. With the runtime argument `console-echo=on`
 /// (which the runner passes when its stdin is a terminal) typed bytes are
 /// echoed, since QEMU's terminal does not echo them itself.
 #[derive(Clone, Debug, Default)]
 pub struct KernelConsole {
     pending: Rc<RefCell<String>>,
+    dropped_reported: Rc<Cell<u64>>,
 }
 
 impl Console for KernelConsole {
@@ -56,6 +58,10 @@ impl Console for KernelConsole {
             if received == 0 {
                 events::SERIAL_INPUT.wait().await?;
                 continue;
+            }
+            let dropped = serial_input::dropped();
+            if dropped > self.dropped_reported.replace(dropped) {
+                log::warn!(target: "kernel", "serial input: {dropped} bytes dropped so far (receive ring full)");
             }
             let text = String::from_utf8_lossy(&buffer[..received]);
             if echo {

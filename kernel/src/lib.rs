@@ -161,16 +161,15 @@ where
         clock::now_ns() / 1_000
     );
     let unikernel = start(Devices::default());
-    let outcome = Runtime::new(BareMetal)
-        .run(async move { Ok(unikernel.await.map_err(|error| format!("{error}"))) });
+    let outcome = Runtime::new(BareMetal).run(async move {
+        unikernel
+            .await
+            .map_err(|error| unikit_runtime::Error::msg(format!("{error}")))
+    });
     match outcome {
-        Ok(Ok(())) => {
+        Ok(()) => {
             log::debug!(target: "kernel", "{name} finished");
             fatal::exit(ExitStatus::Success)
-        }
-        Ok(Err(error)) => {
-            log::error!(target: "kernel", "{name} failed: {error}");
-            fatal::exit(ExitStatus::Error)
         }
         Err(error) => {
             log::error!(target: "kernel", "{name} failed: {error}");
