@@ -30,6 +30,7 @@
 //! | `Mirage_console.S` | [`Console`] | `write`, `read_line` |
 //! | `Mirage_random.S` | `rand_core::CryptoRng` | a CSPRNG, used through `rand_core`'s traits |
 //! | `Mirage_runtime` keys | [`Args`] | `get`: runtime arguments `key=value` |
+//! | `Mirage_net.S` | [`net::Net`] | Ethernet frames in and out, MAC, MTU, counters |
 //!
 //! Every device is a cheap, cloneable, `'static` handle (like a Mirage
 //! device value), so tasks spawned by a unikernel can capture their own
@@ -46,6 +47,7 @@ use crate::Error;
 use crate::time::{Sleep, sleep};
 
 pub mod log_line;
+pub mod net;
 
 #[cfg(feature = "std")]
 pub mod host;
