@@ -3,6 +3,7 @@
 //! ```text
 //! cargo run -- <unikernel> [--uefi] [--kvm] [--mem <MiB>] [--gdb]
 //!                          [--timeout <seconds>] [--qemu-arg <arg>]...
+//!                          [--net user|tap[:NAME]|none] [--forward <forward>]...
 //!                          [-- key=value...]
 //! cargo run -- --list
 //! ```
@@ -13,6 +14,7 @@
 //! a second unikernel name is an error that says what was expected, and the
 //! runner exits 2.
 
+use crate::network::{Forward, Network};
 use std::fmt;
 use std::time::Duration;
 
@@ -30,6 +32,11 @@ options:
   --gdb               start QEMU's gdb stub on localhost:1234 and wait for gdb to continue
   --timeout <seconds> kill the guest if it has not exited after this long (status 124)
   --qemu-arg <arg>    pass one more argument to QEMU (repeatable)
+  --net <network>     give the guest a virtio-net NIC: `user` (QEMU user networking,
+                      guest 10.0.2.15 by DHCP), `tap[:NAME]` (a TAP device, default
+                      unikit0, created with host address 10.0.3.1/24 when root) or `none`
+  --forward <fwd>     with --net user: forward [tcp:|udp:]HOSTPORT[:GUESTPORT] from the
+                      host's 127.0.0.1 (repeatable; default tcp and udp 8080; implies --net user)
   --list              list the unikernels and test images
   -h, --help          print this help
 runtime arguments (after `--`) reach the unikernel without rebuilding it;
@@ -48,7 +55,7 @@ pub enum Command {
 }
 
 /// How to boot a unikernel.
-#[derive(Debug, PartialEq)]
+#[derive(Debug, Default, PartialEq)]
 pub struct RunOptions {
     /// The unikernel's name.
     pub unikernel: String,
@@ -64,6 +71,8 @@ pub struct RunOptions {
     pub timeout: Option<Duration>,
     /// Extra QEMU arguments, appended last.
     pub qemu_args: Vec<String>,
+    /// The guest's network.
+    pub network: Network,
     /// `key=value` runtime arguments for the unikernel.
     pub runtime_args: Vec<String>,
 }
@@ -83,15 +92,11 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Command, UsageErr
     let mut args = args.into_iter();
     let mut unikernel = None;
     let mut options = RunOptions {
-        unikernel: String::new(),
-        uefi: false,
-        kvm: false,
         mem_mib: DEFAULT_MEM_MIB,
-        gdb: false,
-        timeout: None,
-        qemu_args: Vec::new(),
-        runtime_args: Vec::new(),
+        ..RunOptions::default()
     };
+    let mut network = None;
+    let mut forwards = Vec::new();
     while let Some(arg) = args.next() {
         match arg.as_str() {
             "--" => {
@@ -125,9 +130,17 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Command, UsageErr
                 let value = value_of("--qemu-arg", "one QEMU argument", &mut args)?;
                 options.qemu_args.push(value);
             }
+            "--net" => {
+                let value = value_of("--net", "user, tap, tap:NAME or none", &mut args)?;
+                network = Some(Network::parse(&value).map_err(UsageError)?);
+            }
+            "--forward" => {
+                let value = value_of("--forward", "[tcp:|udp:]HOSTPORT[:GUESTPORT]", &mut args)?;
+                forwards.push(Forward::parse(&value).map_err(UsageError)?);
+            }
             option if option.starts_with('-') => {
                 return Err(UsageError(format!(
-                    "unknown option `{option}`; expected one of --uefi --kvm --mem --gdb --timeout --qemu-arg --list --help"
+                    "unknown option `{option}`; expected one of --uefi --kvm --mem --gdb --timeout --qemu-arg --net --forward --list --help"
                 )));
             }
             name => {
@@ -140,6 +153,16 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Command, UsageErr
             }
         }
     }
+    options.network = match (network, forwards.is_empty()) {
+        (None, true) => Network::None,
+        (None | Some(Network::User { .. }), false) => Network::User { forwards },
+        (Some(network), true) => network,
+        (Some(_), false) => {
+            return Err(UsageError(
+                "`--forward` needs `--net user`: other networks reach the guest directly".into(),
+            ));
+        }
+    };
     options.unikernel = unikernel.ok_or_else(|| {
         UsageError(
             "missing the unikernel to boot; expected its name, e.g. `cargo run -- noop`".into(),
@@ -253,5 +276,40 @@ mod tests {
         assert!(error("noop --fast").starts_with("unknown option `--fast`; expected one of"));
         assert!(error("noop heads1").contains("only one boots at a time"));
         assert!(error("--uefi").starts_with("missing the unikernel to boot"));
+        assert!(error("noop --net wifi").starts_with("`--net` expects user, tap"));
+        assert!(error("noop --forward 8080:x").starts_with("`--forward` expects"));
+        assert_eq!(
+            error("noop --net tap --forward 80"),
+            "`--forward` needs `--net user`: other networks reach the guest directly"
+        );
+    }
+
+    #[test]
+    fn forwards_imply_user_networking() {
+        assert_eq!(run("noop").network, Network::None);
+        assert_eq!(
+            run("network --net user").network,
+            Network::User { forwards: vec![] }
+        );
+        let forwards = vec![
+            Forward::parse("18080:8080").unwrap(),
+            Forward::parse("udp:1900").unwrap(),
+        ];
+        assert_eq!(
+            run("network --forward 18080:8080 --forward udp:1900").network,
+            Network::User {
+                forwards: forwards.clone()
+            }
+        );
+        assert_eq!(
+            run("network --forward 18080:8080 --net user --forward udp:1900").network,
+            Network::User { forwards }
+        );
+        assert_eq!(
+            run("network --net tap:tap3").network,
+            Network::Tap {
+                name: "tap3".into()
+            }
+        );
     }
 }

@@ -11,4 +11,5 @@ pub mod cli;
 pub mod console_log;
 pub mod host;
 pub mod images;
+pub mod network;
 pub mod qemu;

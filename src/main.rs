@@ -4,6 +4,7 @@
 
 use std::process::ExitCode;
 use unikit::cli::{self, Command, USAGE};
+use unikit::network::{self, Network};
 use unikit::qemu::{self, Outcome};
 use unikit::{host, images};
 
@@ -52,6 +53,19 @@ fn main() -> ExitCode {
         // typed; the kernel's console echoes it instead (user arguments
         // come later and win).
         options.runtime_args.insert(0, "console-echo=on".to_owned());
+    }
+    let _created_tap = match &options.network {
+        Network::Tap { name } => match network::prepare_tap(name) {
+            Ok(created) => created,
+            Err(instruction) => {
+                eprintln!("unikit: {instruction}");
+                return ExitCode::from(qemu::STATUS_USAGE);
+            }
+        },
+        _ => None,
+    };
+    if let Some(description) = options.network.describe() {
+        eprintln!("unikit: {description}");
     }
     let args_file = if options.runtime_args.is_empty() {
         None

@@ -108,6 +108,7 @@ pub fn command(
     if options.gdb {
         command.args(["-s", "-S"]);
     }
+    command.args(options.network.qemu_args());
     command.args(&options.qemu_args);
     command
 }
@@ -167,6 +168,7 @@ pub fn wait(mut child: Child, timeout: Option<Duration>) -> std::io::Result<Outc
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::network::Network;
     use std::os::unix::process::ExitStatusExt;
 
     fn status(code: i32) -> ExitStatus {
@@ -212,6 +214,7 @@ mod tests {
             gdb: true,
             timeout: None,
             qemu_args: vec!["-smp".into(), "1".into()],
+            network: Network::parse("user").unwrap(),
             runtime_args: vec!["hello=Bonjour".into()],
         };
         let args = ArgsFile::write(&options.runtime_args).unwrap();
@@ -236,6 +239,13 @@ mod tests {
             "{line}"
         );
         assert!(line.contains(" -s -S "), "{line}");
-        assert!(line.ends_with("-smp 1"), "{line}");
+        assert!(
+            line.contains(" -netdev user,id=net0,hostfwd=tcp:127.0.0.1:8080-:8080,"),
+            "{line}"
+        );
+        assert!(
+            line.ends_with("-device virtio-net-pci,netdev=net0 -smp 1"),
+            "{line}"
+        );
     }
 }

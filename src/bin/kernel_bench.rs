@@ -60,10 +60,8 @@ impl Guest {
             uefi: tools.ovmf.is_some(),
             kvm: false,
             mem_mib,
-            gdb: false,
-            timeout: None,
-            qemu_args: Vec::new(),
             runtime_args: args.iter().map(|arg| arg.to_string()).collect(),
+            ..RunOptions::default()
         };
         let args_file = ArgsFile::write(&options.runtime_args).expect("temporary file");
         let started = Instant::now();
