@@ -1,4 +1,5 @@
-//! What the runner needs from the host: QEMU, and OVMF for UEFI boots.
+//! What the runner needs from the host: QEMU, and OVMF for UEFI boots (and
+//! what the tests and benchmarks need: host clients such as `curl`).
 //!
 //! Both come from Debian's packages (`qemu-system-x86`, `ovmf`); firmware is
 //! never downloaded at build time. When one is missing and the runner runs as
@@ -40,40 +41,58 @@ pub struct Tools {
 
 /// Finds QEMU (and OVMF when `uefi`), installing them if possible.
 pub fn ensure_tools(uefi: bool) -> Result<Tools, String> {
-    if let Some(tools) = find_tools(uefi) {
-        return Ok(tools);
-    }
     let missing = if find_qemu().is_none() {
         "QEMU"
     } else {
         "OVMF (UEFI firmware)"
     };
+    ensure(missing, PACKAGES, || find_tools(uefi))
+}
+
+/// Finds `program` in `PATH`, installing Debian's `packages` if possible
+/// (the test suite's and benchmarks' host clients: `curl`, `python3`...).
+pub fn ensure_program(program: &str, packages: &[&str]) -> Result<PathBuf, String> {
+    ensure(program, packages, || find_in_path(program))
+}
+
+/// `find()`'s result, after installing `packages` with apt-get (as root,
+/// once, under the install lock) when it finds nothing; else one line
+/// saying what to install.
+fn ensure<T>(missing: &str, packages: &[&str], find: impl Fn() -> Option<T>) -> Result<T, String> {
+    if let Some(found) = find() {
+        return Ok(found);
+    }
     if !is_root() || find_in_path("apt-get").is_none() {
         return Err(format!(
             "{missing} is missing; install it with: sudo apt-get install -y {}",
-            PACKAGES.join(" ")
+            packages.join(" ")
         ));
     }
     let lock = std::fs::File::create(INSTALL_LOCK)
         .and_then(|file| file.lock().map(|()| file))
         .map_err(|error| format!("cannot take the install lock {INSTALL_LOCK}: {error}"))?;
-    if let Some(tools) = find_tools(uefi) {
-        return Ok(tools);
+    if let Some(found) = find() {
+        return Ok(found);
     }
     eprintln!(
         "unikit: {missing} is missing; installing {} with apt-get",
-        PACKAGES.join(" ")
+        packages.join(" ")
     );
-    if !apt_get(&["install", "-y", "--no-install-recommends"]) {
+    let install = |packages: &[&str]| {
+        let mut args = vec!["install", "-y", "--no-install-recommends"];
+        args.extend_from_slice(packages);
+        apt_get(&args)
+    };
+    if !install(packages) {
         // A fresh machine may have no package lists yet.
         apt_get(&["update"]);
-        apt_get(&["install", "-y", "--no-install-recommends"]);
+        install(packages);
     }
     drop(lock);
-    find_tools(uefi).ok_or_else(|| {
+    find().ok_or_else(|| {
         format!(
             "{missing} is still missing after apt-get; install it with: apt-get install -y {}",
-            PACKAGES.join(" ")
+            packages.join(" ")
         )
     })
 }
@@ -124,8 +143,5 @@ fn apt_get(args: &[&str]) -> bool {
         .env("DEBIAN_FRONTEND", "noninteractive")
         .stdin(Stdio::null())
         .stdout(std::io::stderr());
-    if args.first() == Some(&"install") {
-        command.args(PACKAGES);
-    }
     command.status().is_ok_and(|status| status.success())
 }
