@@ -223,6 +223,7 @@ impl Core {
         self.remote.apply();
     }
 
+    #[inline]
     pub(crate) fn round(&self) -> u64 {
         self.round.get()
     }
@@ -433,6 +434,7 @@ pub(crate) unsafe fn remote<'a>(core: NonNull<Core>) -> &'a crate::foreign::Remo
 }
 
 /// Runs `f` with the current executor, if the caller runs inside `run`.
+#[inline]
 pub(crate) fn try_with_core<R>(f: impl FnOnce(&Core) -> R) -> Option<R> {
     let ptr = current_ptr();
     // SAFETY: `run` sets the pointer to a core it keeps alive until it
@@ -442,6 +444,7 @@ pub(crate) fn try_with_core<R>(f: impl FnOnce(&Core) -> R) -> Option<R> {
 
 /// Runs `f` with the current executor; panics outside `run`.
 #[track_caller]
+#[inline]
 pub(crate) fn with_core<R>(f: impl FnOnce(&Core) -> R) -> R {
     try_with_core(f).expect("unikit-runtime: called outside `run`")
 }

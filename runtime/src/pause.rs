@@ -15,6 +15,7 @@ use crate::Error;
 use crate::executor::with_core;
 
 /// Resolves in the next round of the event loop.
+#[inline]
 pub fn pause() -> Pause {
     Pause { round: None }
 }
@@ -30,11 +31,12 @@ pub struct Pause {
 impl Future for Pause {
     type Output = Result<(), Error>;
 
+    #[inline]
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        if crate::cancel::cancel_requested() {
+        let (cancel, round) = with_core(|core| (core.cancel_requested(), core.round()));
+        if cancel {
             return Poll::Ready(Err(Error::Canceled));
         }
-        let round = with_core(|core| core.round());
         match self.round {
             Some(started) if round > started => Poll::Ready(Ok(())),
             Some(_) => {

@@ -86,33 +86,34 @@ impl Future for Sleep {
     type Output = Result<(), Error>;
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        if crate::cancel::cancel_requested() {
-            self.disarm();
-            return Poll::Ready(Err(Error::Canceled));
-        }
         let deadline = self.deadline;
-        let fired = with_core(|core| {
+        with_core(|core| {
             let mut timers = core.timers.borrow_mut();
-            match self.timer {
-                Some((core_id, slot)) if core_id == core.id => {
-                    if timers.fired(slot) {
-                        return true;
-                    }
-                    timers.set_waker(slot, cx.waker());
+            let armed = match self.timer {
+                Some((core_id, slot)) if core_id == core.id => Some(slot),
+                _ => None,
+            };
+            if core.cancel_requested() {
+                if let Some(slot) = armed {
+                    timers.remove(slot);
                 }
-                _ => {
+                self.timer = None;
+                return Poll::Ready(Err(Error::Canceled));
+            }
+            match armed {
+                Some(slot) if timers.fired(slot) => {
+                    timers.remove(slot);
+                    self.timer = None;
+                    return Poll::Ready(Ok(()));
+                }
+                Some(slot) => timers.set_waker(slot, cx.waker()),
+                None => {
                     let slot = timers.insert(deadline, cx.waker().clone());
                     self.timer = Some((core.id, slot));
                 }
             }
-            false
-        });
-        if fired {
-            self.disarm();
-            Poll::Ready(Ok(()))
-        } else {
             Poll::Pending
-        }
+        })
     }
 }
 

@@ -197,7 +197,11 @@ impl Timers {
             waker: Some(waker),
         };
         self.armed += 1;
-        self.soonest = self.soonest.map(|s| s.min(deadline.as_nanos()));
+        self.soonest = match self.soonest {
+            // The only timer: its deadline is the earliest.
+            _ if self.armed == 1 => Some(deadline.as_nanos()),
+            soonest => soonest.map(|s| s.min(deadline.as_nanos())),
+        };
         self.link(id, deadline.as_nanos());
         id
     }
@@ -224,7 +228,9 @@ impl Timers {
             Some(&Slot::Armed { deadline, .. }) => {
                 self.unlink(id);
                 self.armed -= 1;
-                if self.soonest == Some(deadline) {
+                if self.armed == 0 {
+                    self.soonest = Some(u64::MAX);
+                } else if self.soonest == Some(deadline) {
                     self.soonest = None;
                 }
             }

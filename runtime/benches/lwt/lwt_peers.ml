@@ -1,7 +1,8 @@
 (* The OCaml Lwt side of the lwt_peers benchmark (runtime/benches/lwt_peers.rs).
 
-   Each case runs the same workload as the Rust side and prints one line:
-     <case> <ns/op>
+   Each case runs the same workload as the Rust side and prints two lines:
+     <case> <ns/op>        (wall-clock time)
+     <case>_cpu <ns/op>    (CPU time: user + system, from Unix.times)
    plus "spawn_join_peak_bytes <n>" and "spawn_join_bytes_per_task <n>"
    (from the GC's heap statistics). Built by the Rust bench with
      ocamlfind ocamlopt -thread -package lwt.unix -linkpkg lwt_peers.ml
@@ -11,12 +12,18 @@ open Lwt.Syntax
 
 let now () = Unix.gettimeofday ()
 
+(* User + system time of the process (getrusage, as the Rust side reads it). *)
+let cpu () =
+  let t = Unix.times () in
+  t.Unix.tms_utime +. t.Unix.tms_stime
+
 let report name n f =
   Gc.compact ();
-  let t0 = now () in
+  let t0 = now () and c0 = cpu () in
   Lwt_main.run (f ());
-  let t1 = now () in
-  Printf.printf "%s %.2f\n%!" name ((t1 -. t0) *. 1e9 /. float_of_int n)
+  let t1 = now () and c1 = cpu () in
+  let per_op d = d *. 1e9 /. float_of_int n in
+  Printf.printf "%s %.2f\n%s_cpu %.2f\n%!" name (per_op (t1 -. t0)) name (per_op (c1 -. c0))
 
 (* 10,000,000 binds on an already resolved promise. *)
 let bind_ready n () =
