@@ -165,6 +165,7 @@ impl Core {
     }
 
     /// Installs a task's context; returns the previous one for `leave`.
+    #[inline]
     pub(crate) fn enter(&self, task: NonNull<Header>, cancel: bool, locals: Locals) -> TaskContext {
         TaskContext {
             task: self.task.replace(Some(task)),
@@ -173,6 +174,7 @@ impl Core {
         }
     }
 
+    #[inline]
     pub(crate) fn leave(&self, saved: TaskContext) {
         self.task.set(saved.task);
         self.cancel.set(saved.cancel);

@@ -128,10 +128,16 @@ impl<T> PromiseCell<T> {
 
     /// Resolves a pending promise and schedules its waiter; does nothing if
     /// it is already resolved (or canceled).
+    #[inline]
     fn resolve(&self, result: Result<T, Error>) {
-        if !self.is_pending() {
-            return;
+        if self.is_pending() {
+            self.settle(result);
         }
+    }
+
+    /// Resolves the promise, which is pending.
+    #[inline]
+    fn settle(&self, result: Result<T, Error>) {
         let canceled = matches!(result, Err(Error::Canceled));
         // SAFETY: pending, so no reference to the value exists.
         unsafe { *self.value.get() = Some(result) };
@@ -222,12 +228,19 @@ impl<T> Clone for CellRef<T> {
 }
 
 impl<T> Drop for CellRef<T> {
+    #[inline]
     fn drop(&mut self) {
         let refs = self.refs.get() - 1;
         self.refs.set(refs);
-        if refs > 0 {
-            return;
+        if refs == 0 {
+            self.free();
         }
+    }
+}
+
+impl<T> CellRef<T> {
+    /// Drops the cell and frees its memory, once the last reference is gone.
+    fn free(&mut self) {
         let home = self.home;
         // SAFETY: that was the last reference; the cell is dropped once and
         // its memory returned to where `new` took it from.
@@ -382,37 +395,41 @@ impl<T> Unpin for Awaiting<T> {}
 impl<T> Future for Awaiting<T> {
     type Output = Result<T, Error>;
 
-    /// The already-resolved case is inlined: awaiting a resolved promise in
-    /// a loop compiles to a plain loop.
+    /// The already-resolved case and the `wait`/`task` promise case are
+    /// inlined: awaiting a resolved promise in a loop compiles to a plain
+    /// loop.
     #[inline]
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         match &mut self.promise.repr {
             Repr::Ready(r) => Poll::Ready(r.take().expect("promise awaited after completion")),
-            _ => self.poll_shared(cx),
+            Repr::Cell(cell) => Self::poll_cell(cell, cx),
+            Repr::Task(..) => self.poll_task(cx),
         }
     }
 }
 
 impl<T> Awaiting<T> {
-    fn poll_shared(&mut self, cx: &mut Context<'_>) -> Poll<Result<T, Error>> {
+    #[inline]
+    fn poll_cell(cell: &CellRef<T>, cx: &mut Context<'_>) -> Poll<Result<T, Error>> {
+        if cell.is_pending() && crate::cancel::cancel_requested() {
+            cell.cancel();
+        }
+        // SAFETY: this future owns the only handle and lends no reference
+        // into the value.
+        if let Some(result) = unsafe { cell.take() } {
+            return Poll::Ready(result);
+        }
+        let waiter = cell.waiter.take();
+        match waiter {
+            Some(w) if w.will_wake(cx.waker()) => cell.waiter.set(Some(w)),
+            _ => cell.waiter.set(Some(cx.waker().clone())),
+        }
+        Poll::Pending
+    }
+
+    fn poll_task(&mut self, cx: &mut Context<'_>) -> Poll<Result<T, Error>> {
         match &mut self.promise.repr {
-            Repr::Ready(_) => unreachable!("handled by poll"),
-            Repr::Cell(cell) => {
-                if cell.is_pending() && crate::cancel::cancel_requested() {
-                    cell.cancel();
-                }
-                // SAFETY: this future owns the only handle and lends no
-                // reference into the value.
-                if let Some(result) = unsafe { cell.take() } {
-                    return Poll::Ready(result);
-                }
-                let waiter = cell.waiter.take();
-                match waiter {
-                    Some(w) if w.will_wake(cx.waker()) => cell.waiter.set(Some(w)),
-                    _ => cell.waiter.set(Some(cx.waker().clone())),
-                }
-                Poll::Pending
-            }
+            Repr::Ready(_) | Repr::Cell(_) => unreachable!("handled by poll"),
             Repr::Task(task, _) => {
                 // SAFETY: as above; the output type is `T` (built by spawn).
                 if let Some(result) = unsafe { task.take_output::<T>() } {

@@ -209,6 +209,17 @@ impl Header {
         r
     }
 
+    /// The promise-local storage the task inherited.
+    #[inline]
+    fn locals(&self) -> Locals {
+        // Taking the extras out leaves the cell as it was when there are
+        // none, the common case: nothing to put back.
+        let extras = self.extras.take()?;
+        let locals = extras.locals.clone();
+        self.extras.set(Some(extras));
+        locals
+    }
+
     /// Runs `f` on the extras if there are any.
     pub(crate) fn peek_extras<R>(&self, f: impl FnOnce(Option<&mut Extras>) -> R) -> R {
         let mut extras = self.extras.take();
@@ -240,14 +251,18 @@ impl TaskRef {
 
     /// Polls the task once, with its cancellation request, local storage and
     /// identity installed as the executor's current context.
+    #[inline]
     pub(crate) fn poll(&self) {
         let header = self.header();
-        if header.state() & COMPLETE != 0 {
+        let state = header.state();
+        if state & COMPLETE != 0 {
             return;
         }
-        let cancel = header.state() & CANCEL != 0;
-        header.clear(CANCEL);
-        let locals = header.peek_extras(|e| e.map(|e| e.locals.clone()).unwrap_or_default());
+        let cancel = state & CANCEL != 0;
+        if cancel {
+            header.clear(CANCEL);
+        }
+        let locals = header.locals();
         let core = header.core();
         let saved = core.enter(self.ptr, cancel, locals);
         // SAFETY: the vtable belongs to this allocation and the task is not
