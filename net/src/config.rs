@@ -1,0 +1,153 @@
+//! The stack's configuration: how the interface gets its IPv4 address, and
+//! the sizes of its fixed resources.
+//!
+//! Every resource the stack uses is bounded by a field here, so a flood of
+//! connections or datagrams is refused instead of exhausting memory. The
+//! worst-case memory of TCP is about `max_tcp_sockets * 2 *
+//! tcp_buffer_size` (the default: 128 * 2 * 16 KiB = 4 MiB); socket buffers
+//! are allocated when a socket is created and freed when it closes.
+//!
+//! [`Config::from_args`] reads the runtime arguments a unikernel is started
+//! with: `ipv4=10.0.0.2/24 ipv4-gateway=10.0.0.1 dns=1.1.1.1,8.8.8.8`;
+//! without `ipv4` the address comes from DHCP.
+
+use alloc::format;
+use alloc::vec::Vec;
+use core::time::Duration;
+
+use smoltcp::wire::{Ipv4Address, Ipv4Cidr};
+use unikit_runtime::devices::Args;
+
+use crate::Error;
+
+/// Where the interface's IPv4 address comes from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Ipv4Config {
+    /// A DHCPv4 lease: address, default gateway and DNS servers from the
+    /// network's DHCP server, renewed as the lease says.
+    Dhcp,
+    /// A fixed address.
+    Static {
+        /// The address and the prefix length of the local network.
+        address: Ipv4Cidr,
+        /// The default gateway, for destinations outside the local network.
+        gateway: Option<Ipv4Address>,
+        /// DNS servers, in order of preference (recorded for programs that
+        /// resolve names; the stack itself does not).
+        dns: Vec<Ipv4Address>,
+    },
+}
+
+/// The stack's configuration. [`Config::default`] is DHCP with the
+/// documented default sizes.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Config {
+    /// How the IPv4 address is obtained.
+    pub ipv4: Ipv4Config,
+    /// The TCP socket pool: listening sockets, connections (accepted or
+    /// not) and connections still closing all count. When it is full, new
+    /// connection attempts are answered with a reset and counted in
+    /// [`crate::StackStats::tcp_refused`]. Default 128.
+    pub max_tcp_sockets: usize,
+    /// Connections a listener holds for `accept`: sockets waiting in
+    /// LISTEN plus connections established but not yet accepted. Default 16.
+    pub tcp_backlog: usize,
+    /// The receive and the send buffer of every TCP socket, in bytes (the
+    /// receive buffer is the advertised window). Default 16 KiB.
+    pub tcp_buffer_size: usize,
+    /// A connection whose sent data stays unacknowledged this long is
+    /// aborted (smoltcp's socket timeout); `None` retries forever. Default
+    /// 60 s.
+    pub tcp_timeout: Option<Duration>,
+    /// How long [`crate::Stack::connect`] waits for the handshake before
+    /// [`Error::TimedOut`]. Default 20 s.
+    pub tcp_connect_timeout: Duration,
+    /// The payload bytes every UDP socket queues in each direction.
+    /// Default 16 KiB.
+    pub udp_buffer_size: usize,
+    /// The datagrams every UDP socket queues in each direction. Default 32.
+    pub udp_packets: usize,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            ipv4: Ipv4Config::Dhcp,
+            max_tcp_sockets: 128,
+            tcp_backlog: 16,
+            tcp_buffer_size: 16 * 1024,
+            tcp_timeout: Some(Duration::from_secs(60)),
+            tcp_connect_timeout: Duration::from_secs(20),
+            udp_buffer_size: 16 * 1024,
+            udp_packets: 32,
+        }
+    }
+}
+
+impl Config {
+    /// The default configuration with the address from the runtime
+    /// arguments:
+    ///
+    /// * `ipv4=ADDRESS/PREFIX` (like `10.0.0.2/24`): a static address;
+    ///   absent, DHCP;
+    /// * `ipv4-gateway=ADDRESS`: the default gateway (needs `ipv4`);
+    /// * `dns=ADDRESS[,ADDRESS...]`: DNS servers (needs `ipv4`).
+    ///
+    /// A value that does not parse is an [`Error::InvalidArgument`] naming
+    /// the key, the value and what was expected.
+    pub fn from_args(args: &impl Args) -> Result<Config, Error> {
+        let ipv4 = match args.get("ipv4") {
+            None => {
+                for key in ["ipv4-gateway", "dns"] {
+                    if args.get(key).is_some() {
+                        return Err(Error::invalid(format!(
+                            "{key} needs a static address: give ipv4=ADDRESS/PREFIX too"
+                        )));
+                    }
+                }
+                Ipv4Config::Dhcp
+            }
+            Some(value) => Ipv4Config::Static {
+                address: parse_cidr(value)?,
+                gateway: args
+                    .get("ipv4-gateway")
+                    .map(|value| parse_address("ipv4-gateway", value))
+                    .transpose()?,
+                dns: match args.get("dns") {
+                    None => Vec::new(),
+                    Some(value) => value
+                        .split(',')
+                        .map(|one| parse_address("dns", one))
+                        .collect::<Result<_, _>>()?,
+                },
+            },
+        };
+        Ok(Config {
+            ipv4,
+            ..Config::default()
+        })
+    }
+}
+
+fn parse_cidr(value: &str) -> Result<Ipv4Cidr, Error> {
+    let expected = || {
+        Error::invalid(format!(
+            "ipv4={value}: expected an IPv4 address with a prefix length, like 10.0.0.2/24"
+        ))
+    };
+    let (address, prefix) = value.split_once('/').ok_or_else(expected)?;
+    let address: Ipv4Address = address.parse().map_err(|_| expected())?;
+    let prefix: u8 = prefix.parse().map_err(|_| expected())?;
+    if prefix > 32 || address.is_unspecified() || address.is_broadcast() {
+        return Err(expected());
+    }
+    Ok(Ipv4Cidr::new(address, prefix))
+}
+
+fn parse_address(key: &str, value: &str) -> Result<Ipv4Address, Error> {
+    value.parse().map_err(|_| {
+        Error::invalid(format!(
+            "{key}={value}: expected an IPv4 address, like 10.0.0.1"
+        ))
+    })
+}

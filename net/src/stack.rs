@@ -1,0 +1,704 @@
+//! The stack: one smoltcp interface and socket set, driven by one runner
+//! task, shared by cheap handles.
+//!
+//! # The runner
+//!
+//! [`Stack::new`] spawns the runner, the only code that moves frames. Each
+//! time it runs it
+//!
+//! 1. feeds received frames to the interface one at a time, topping up the
+//!    listeners' backlogs between frames (so back-to-back connection
+//!    requests each find a listening socket);
+//! 2. lets every socket send what it has (data, ACKs, retransmissions);
+//! 3. applies DHCP events and frees closed sockets;
+//! 4. waits for the earliest of: a received frame, room on the device when
+//!    a socket had something to send, the interface's next timer
+//!    (`poll_at`, a runtime timer), or a wake from a socket operation.
+//!
+//! Socket operations ([`crate::TcpStream::read`], ...) only touch their
+//! socket's buffers, wake the runner when the socket has something new to
+//! send, and register their task's waker with the socket, which smoltcp
+//! wakes when the socket's state or buffers change. Time is the runtime's
+//! clock, so on [`unikit_runtime::Simulated`] time every retransmission
+//! happens at the same simulated instant in every run.
+//!
+//! # Bounded resources
+//!
+//! TCP sockets come from a pool of [`Config::max_tcp_sockets`]: listening
+//! sockets, connections and connections still closing all count. A
+//! listener keeps [`Config::tcp_backlog`] sockets that are listening or
+//! established-but-not-accepted; when those are all taken, or the pool is
+//! empty, a connection request is answered with a reset and counted
+//! ([`StackStats::tcp_refused`]). A socket is freed when its connection
+//! has fully closed; a socket whose owner went away ([`crate::TcpStream`]
+//! dropped, or closed while the peer keeps its half open) is given
+//! [`ORPHAN_LINGER`] to finish, then aborted.
+
+use alloc::collections::{BTreeMap, VecDeque};
+use alloc::rc::Rc;
+use alloc::vec;
+use alloc::vec::Vec;
+use core::cell::RefCell;
+use core::future::{Future, poll_fn};
+use core::pin::Pin;
+use core::task::{Context, Poll, Waker};
+use core::time::Duration;
+
+use smoltcp::iface::{
+    self, Interface, PollIngressSingleResult, PollResult, SocketHandle, SocketSet,
+};
+use smoltcp::socket::{dhcpv4, tcp, udp};
+use smoltcp::wire::{
+    EthernetAddress, HardwareAddress, IpCidr, IpListenEndpoint, Ipv4Address, Ipv4Cidr,
+};
+use unikit_runtime::devices::net::{Net, NetStats};
+use unikit_runtime::time::{self, Sleep};
+use unikit_runtime::{Builder, Instant, cancel_requested};
+
+use crate::config::{Config, Ipv4Config};
+use crate::device::{Adapter, Counters};
+use crate::tcp::{TcpListener, TcpStream};
+use crate::udp::UdpSocket;
+use crate::{Error, IpEndpoint};
+
+/// How long a socket whose owner is gone may take to finish closing
+/// before it is aborted (Linux's `tcp_fin_timeout`).
+pub const ORPHAN_LINGER: Duration = Duration::from_secs(60);
+
+/// The first ephemeral port ([`Stack::connect`]'s local ports are
+/// 49152-65535, IANA's dynamic range).
+const EPHEMERAL_PORTS: core::ops::RangeInclusive<u16> = 49152..=65535;
+
+/// How often the runner polls the interface in a row before letting other
+/// tasks run.
+const POLLS_PER_TURN: usize = 4;
+
+/// The stack's state, shared by the runner and every socket handle.
+pub(crate) type Shared = RefCell<State>;
+
+/// A listener's sockets.
+#[derive(Default)]
+pub(crate) struct Listener {
+    /// Sockets in LISTEN or SYN-RECEIVED.
+    pending: Vec<SocketHandle>,
+    /// Established connections waiting for `accept`.
+    pub(crate) ready: VecDeque<SocketHandle>,
+    /// Tasks waiting in `accept`.
+    pub(crate) waiters: Vec<Waker>,
+}
+
+/// Everything the stack owns.
+pub(crate) struct State {
+    pub(crate) iface: Interface,
+    pub(crate) sockets: SocketSet<'static>,
+    pub(crate) config: Config,
+    /// The device's MTU (the largest IPv4 packet).
+    pub(crate) mtu: usize,
+    dhcp: Option<SocketHandle>,
+    address: Option<Ipv4Cidr>,
+    gateway: Option<Ipv4Address>,
+    dns: Vec<Ipv4Address>,
+    config_waiters: Vec<Waker>,
+    runner: Option<Waker>,
+    pub(crate) listeners: BTreeMap<u16, Listener>,
+    /// TCP sockets in the set (the pool in use).
+    pub(crate) tcp_sockets: usize,
+    /// Sockets whose owner is gone, with the instant they get aborted
+    /// (set by the runner when it first sees them).
+    orphans: Vec<(SocketHandle, Option<Instant>)>,
+    next_port: u16,
+    /// Shared with the device adapter while the interface is polled.
+    counters: Rc<Counters>,
+}
+
+/// A handle to a TCP/IP stack on a [`Net`] device. Clones share the stack.
+pub struct Stack<N: Net> {
+    shared: Rc<Shared>,
+    net: N,
+}
+
+impl<N: Net> Clone for Stack<N> {
+    fn clone(&self) -> Self {
+        Stack {
+            shared: self.shared.clone(),
+            net: self.net.clone(),
+        }
+    }
+}
+
+/// The stack's counters: the device's and its own.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct StackStats {
+    /// The device's counters.
+    pub device: NetStats,
+    /// Received frames the stack dropped as malformed: a bad IPv4, TCP,
+    /// UDP or ICMP checksum, or headers longer than the frame.
+    pub rx_malformed: u64,
+    /// Connection requests answered with a reset: nothing listens on the
+    /// port, or its backlog or the socket pool is full.
+    pub tcp_refused: u64,
+    /// TCP sockets in use now (listening, connected or closing).
+    pub tcp_sockets: usize,
+}
+
+pub(crate) fn smol_instant(instant: Instant) -> smoltcp::time::Instant {
+    smoltcp::time::Instant::from_micros(
+        i64::try_from(instant.as_nanos() / 1000).unwrap_or(i64::MAX),
+    )
+}
+
+fn runtime_instant(instant: smoltcp::time::Instant) -> Instant {
+    Instant::from_nanos(u64::try_from(instant.total_micros()).unwrap_or(0) * 1000)
+}
+
+impl<N: Net> Stack<N> {
+    /// A stack on `device`, configured by `config`, and its runner task.
+    /// `random_seed` seeds smoltcp's choices (initial sequence numbers,
+    /// DHCP transaction ids) and the ephemeral ports: give each boot a
+    /// fresh one from the platform's random device.
+    ///
+    /// # Panics
+    /// Outside [`unikit_runtime::run`].
+    pub fn new(device: N, config: Config, random_seed: u64) -> Stack<N> {
+        let counters = Rc::new(Counters::default());
+        let mut iface_config =
+            iface::Config::new(HardwareAddress::Ethernet(EthernetAddress(device.mac())));
+        iface_config.random_seed = random_seed;
+        let mut iface = Interface::new(
+            iface_config,
+            &mut Adapter::new(&device, None, &counters),
+            smol_instant(time::now()),
+        );
+        let mut sockets = SocketSet::new(Vec::new());
+        let (mut dhcp, mut address, mut gateway, mut dns) = (None, None, None, Vec::new());
+        match &config.ipv4 {
+            Ipv4Config::Dhcp => dhcp = Some(sockets.add(dhcpv4::Socket::new())),
+            Ipv4Config::Static {
+                address: static_address,
+                gateway: static_gateway,
+                dns: static_dns,
+            } => {
+                set_address(&mut iface, Some(*static_address), *static_gateway);
+                address = Some(*static_address);
+                gateway = *static_gateway;
+                dns.clone_from(static_dns);
+            }
+        }
+        let span = u64::from(EPHEMERAL_PORTS.end() - EPHEMERAL_PORTS.start()) + 1;
+        let next_port = EPHEMERAL_PORTS.start() + (random_seed % span) as u16;
+        let shared = Rc::new(RefCell::new(State {
+            iface,
+            sockets,
+            config,
+            mtu: device.mtu(),
+            dhcp,
+            address,
+            gateway,
+            dns,
+            config_waiters: Vec::new(),
+            runner: None,
+            listeners: BTreeMap::new(),
+            tcp_sockets: 0,
+            orphans: Vec::new(),
+            next_port,
+            counters,
+        }));
+        Builder::new()
+            .name("net")
+            .async_(runner(shared.clone(), device.clone()));
+        Stack {
+            shared,
+            net: device,
+        }
+    }
+
+    /// Waits until the interface has an IPv4 address (at once for a static
+    /// one; the first DHCP lease otherwise) and returns it. Cancelable.
+    pub async fn wait_config_up(&self) -> Result<Ipv4Cidr, Error> {
+        poll_fn(|cx| {
+            if cancel_requested() {
+                return Poll::Ready(Err(Error::Canceled));
+            }
+            let mut state = self.shared.borrow_mut();
+            match state.address {
+                Some(address) => Poll::Ready(Ok(address)),
+                None => {
+                    register(&mut state.config_waiters, cx.waker());
+                    Poll::Pending
+                }
+            }
+        })
+        .await
+    }
+
+    /// The interface's IPv4 address, if it has one.
+    pub fn ipv4_address(&self) -> Option<Ipv4Cidr> {
+        self.shared.borrow().address
+    }
+
+    /// The default gateway, if any.
+    pub fn ipv4_gateway(&self) -> Option<Ipv4Address> {
+        self.shared.borrow().gateway
+    }
+
+    /// The DNS servers, from the configuration or the DHCP lease.
+    pub fn dns_servers(&self) -> Vec<Ipv4Address> {
+        self.shared.borrow().dns.clone()
+    }
+
+    /// Listens for TCP connections on `port` (of every address of the
+    /// interface). Connections are accepted with [`TcpListener::accept`];
+    /// dropping the listener stops listening and resets the connections
+    /// not yet accepted.
+    pub fn listen(&self, port: u16) -> Result<TcpListener, Error> {
+        if port == 0 {
+            return Err(Error::invalid(
+                "listen: port 0 (give a port from 1 to 65535)",
+            ));
+        }
+        let mut state = self.shared.borrow_mut();
+        if state.listeners.contains_key(&port) {
+            return Err(Error::AddressInUse);
+        }
+        state.listeners.insert(port, Listener::default());
+        state.top_up_listeners();
+        state.wake_runner();
+        Ok(TcpListener::new(self.shared.clone(), port))
+    }
+
+    /// Opens a TCP connection to `remote` from an ephemeral port. Fails
+    /// with [`Error::ConnectionRefused`] on a reset, [`Error::TimedOut`]
+    /// after [`Config::tcp_connect_timeout`], [`Error::NoRoute`] without
+    /// an address or route, [`Error::TooManySockets`] when the pool is
+    /// empty. Cancelable (the attempt is aborted).
+    pub async fn connect(&self, remote: IpEndpoint) -> Result<TcpStream, Error> {
+        let (handle, timeout) = {
+            let mut state = self.shared.borrow_mut();
+            let state = &mut *state;
+            if remote.port == 0 || remote.addr.is_unspecified() {
+                return Err(Error::invalid(
+                    "connect: the remote port and address must not be 0",
+                ));
+            }
+            if state.address.is_none() {
+                return Err(Error::NoRoute);
+            }
+            if state.tcp_sockets >= state.config.max_tcp_sockets {
+                return Err(Error::TooManySockets);
+            }
+            let port = state.ephemeral_port()?;
+            let mut socket = tcp_socket(&state.config);
+            socket
+                .connect(state.iface.context(), remote, port)
+                .map_err(|_| Error::NoRoute)?;
+            let handle = state.sockets.add(socket);
+            state.tcp_sockets += 1;
+            state.wake_runner();
+            (handle, state.config.tcp_connect_timeout)
+        };
+        let mut attempt = Attempt {
+            shared: self.shared.clone(),
+            handle: Some(handle),
+        };
+        let mut deadline = time::sleep(timeout);
+        poll_fn(|cx| {
+            if cancel_requested() {
+                return Poll::Ready(Err(Error::Canceled));
+            }
+            {
+                let mut state = self.shared.borrow_mut();
+                let socket = state.sockets.get_mut::<tcp::Socket>(handle);
+                match socket.state() {
+                    tcp::State::Established | tcp::State::CloseWait => {
+                        return Poll::Ready(Ok(()));
+                    }
+                    tcp::State::SynSent | tcp::State::SynReceived => {
+                        socket.register_send_waker(cx.waker());
+                    }
+                    _ => return Poll::Ready(Err(Error::ConnectionRefused)),
+                }
+            }
+            match Pin::new(&mut deadline).poll(cx) {
+                Poll::Ready(_) => Poll::Ready(Err(Error::TimedOut)),
+                Poll::Pending => Poll::Pending,
+            }
+        })
+        .await?;
+        let handle = attempt.handle.take().expect("still owned");
+        Ok(TcpStream::new(self.shared.clone(), handle))
+    }
+
+    /// A UDP socket bound to `port` (0 picks an ephemeral port).
+    pub fn bind_udp(&self, port: u16) -> Result<UdpSocket, Error> {
+        let mut state = self.shared.borrow_mut();
+        let port = match port {
+            0 => state.ephemeral_port()?,
+            port => port,
+        };
+        let taken = state
+            .sockets
+            .iter()
+            .filter_map(|(_, socket)| match socket {
+                smoltcp::socket::Socket::Udp(udp) => Some(udp.endpoint().port),
+                _ => None,
+            })
+            .any(|bound| bound == port);
+        if taken {
+            return Err(Error::AddressInUse);
+        }
+        let buffer = |state: &State| {
+            udp::PacketBuffer::new(
+                vec![udp::PacketMetadata::EMPTY; state.config.udp_packets],
+                vec![0; state.config.udp_buffer_size],
+            )
+        };
+        let mut socket = udp::Socket::new(buffer(&state), buffer(&state));
+        socket
+            .bind(IpListenEndpoint { addr: None, port })
+            .map_err(|_| Error::invalid("bind_udp: cannot bind"))?;
+        let handle = state.sockets.add(socket);
+        Ok(UdpSocket::new(self.shared.clone(), handle, port))
+    }
+
+    /// The counters so far.
+    pub fn stats(&self) -> StackStats {
+        let state = self.shared.borrow();
+        StackStats {
+            device: self.net.stats(),
+            rx_malformed: state.counters.malformed.get(),
+            tcp_refused: state.counters.refused.get(),
+            tcp_sockets: state.tcp_sockets,
+        }
+    }
+}
+
+/// A connection attempt in progress: aborted if `connect` does not finish.
+struct Attempt {
+    shared: Rc<Shared>,
+    handle: Option<SocketHandle>,
+}
+
+impl Drop for Attempt {
+    fn drop(&mut self) {
+        if let Some(handle) = self.handle {
+            self.shared.borrow_mut().abandon(handle, true);
+        }
+    }
+}
+
+/// Adds `waker` to `waiters` unless it is already there.
+pub(crate) fn register(waiters: &mut Vec<Waker>, waker: &Waker) {
+    if !waiters.iter().any(|w| w.will_wake(waker)) {
+        waiters.push(waker.clone());
+    }
+}
+
+/// A new TCP socket with the configured buffers and timeout.
+fn tcp_socket(config: &Config) -> tcp::Socket<'static> {
+    let size = config.tcp_buffer_size;
+    let mut socket = tcp::Socket::new(
+        tcp::SocketBuffer::new(vec![0; size]),
+        tcp::SocketBuffer::new(vec![0; size]),
+    );
+    socket.set_timeout(config.tcp_timeout.map(|d| {
+        smoltcp::time::Duration::from_micros(u64::try_from(d.as_micros()).unwrap_or(u64::MAX))
+    }));
+    socket
+}
+
+fn set_address(iface: &mut Interface, address: Option<Ipv4Cidr>, gateway: Option<Ipv4Address>) {
+    iface.update_ip_addrs(|addrs| {
+        addrs.clear();
+        if let Some(address) = address {
+            // Cannot fail: the list was just cleared.
+            let _ = addrs.push(IpCidr::Ipv4(address));
+        }
+    });
+    match gateway {
+        Some(gateway) => {
+            // Cannot fail: one default route replaces the other.
+            let _ = iface.routes_mut().add_default_ipv4_route(gateway);
+        }
+        None => {
+            iface.routes_mut().remove_default_ipv4_route();
+        }
+    }
+}
+
+impl State {
+    /// Makes the runner poll again (a socket has something to send, or a
+    /// socket was added or freed).
+    pub(crate) fn wake_runner(&self) {
+        if let Some(runner) = &self.runner {
+            runner.wake_by_ref();
+        }
+    }
+
+    /// Hands a socket its owner no longer wants to the runner: aborted
+    /// (a reset is sent) if `abort`, else left to finish closing; freed
+    /// once closed.
+    pub(crate) fn abandon(&mut self, handle: SocketHandle, abort: bool) {
+        if abort {
+            self.sockets.get_mut::<tcp::Socket>(handle).abort();
+        }
+        self.orphans.push((handle, None));
+        self.wake_runner();
+    }
+
+    /// An unused local port from the ephemeral range.
+    fn ephemeral_port(&mut self) -> Result<u16, Error> {
+        let span = usize::from(EPHEMERAL_PORTS.end() - EPHEMERAL_PORTS.start()) + 1;
+        for _ in 0..span {
+            let port = self.next_port;
+            self.next_port = if port == *EPHEMERAL_PORTS.end() {
+                *EPHEMERAL_PORTS.start()
+            } else {
+                port + 1
+            };
+            let in_use = self.listeners.contains_key(&port)
+                || self.sockets.iter().any(|(_, socket)| match socket {
+                    smoltcp::socket::Socket::Tcp(tcp) => {
+                        tcp.local_endpoint().is_some_and(|local| local.port == port)
+                    }
+                    smoltcp::socket::Socket::Udp(udp) => udp.endpoint().port == port,
+                    _ => false,
+                });
+            if !in_use {
+                return Ok(port);
+            }
+        }
+        Err(Error::TooManySockets)
+    }
+
+    /// Moves established connections to their listener's accept queue,
+    /// frees sockets whose handshake failed, and keeps every listener's
+    /// backlog full while the pool allows.
+    fn top_up_listeners(&mut self) {
+        let State {
+            listeners,
+            sockets,
+            config,
+            tcp_sockets,
+            ..
+        } = self;
+        for (&port, listener) in listeners.iter_mut() {
+            let mut index = 0;
+            while index < listener.pending.len() {
+                let handle = listener.pending[index];
+                match sockets.get::<tcp::Socket>(handle).state() {
+                    tcp::State::Listen | tcp::State::SynReceived => index += 1,
+                    tcp::State::Established | tcp::State::CloseWait => {
+                        listener.pending.swap_remove(index);
+                        listener.ready.push_back(handle);
+                        for waiter in listener.waiters.drain(..) {
+                            waiter.wake();
+                        }
+                    }
+                    _ => {
+                        listener.pending.swap_remove(index);
+                        sockets.remove(handle);
+                        *tcp_sockets -= 1;
+                    }
+                }
+            }
+            while listener.pending.len() + listener.ready.len() < config.tcp_backlog
+                && *tcp_sockets < config.max_tcp_sockets
+            {
+                let mut socket = tcp_socket(config);
+                if socket.listen(port).is_err() {
+                    break;
+                }
+                listener.pending.push(sockets.add(socket));
+                *tcp_sockets += 1;
+            }
+        }
+    }
+
+    /// Stops listening on `port`: resets the connections not yet accepted
+    /// and frees the listening sockets.
+    pub(crate) fn close_listener(&mut self, port: u16) {
+        if let Some(listener) = self.listeners.remove(&port) {
+            for handle in listener.pending.into_iter().chain(listener.ready) {
+                self.abandon(handle, true);
+            }
+        }
+    }
+
+    /// Applies a DHCP lease or its loss.
+    fn dhcp_events(&mut self) {
+        let Some(handle) = self.dhcp else { return };
+        let event = match self.sockets.get_mut::<dhcpv4::Socket>(handle).poll() {
+            None => return,
+            Some(dhcpv4::Event::Configured(lease)) => Some((
+                lease.address,
+                lease.router,
+                lease.dns_servers.iter().copied().collect::<Vec<_>>(),
+            )),
+            Some(dhcpv4::Event::Deconfigured) => None,
+        };
+        match event {
+            Some((address, gateway, dns)) => {
+                log::info!(
+                    "DHCP lease: address {address}, gateway {}, DNS {dns:?}",
+                    gateway.map_or_else(
+                        || alloc::string::String::from("none"),
+                        |g| alloc::format!("{g}")
+                    )
+                );
+                set_address(&mut self.iface, Some(address), gateway);
+                self.address = Some(address);
+                self.gateway = gateway;
+                self.dns = dns;
+                for waiter in self.config_waiters.drain(..) {
+                    waiter.wake();
+                }
+            }
+            None => {
+                log::warn!("DHCP lease lost");
+                set_address(&mut self.iface, None, None);
+                self.address = None;
+                self.gateway = None;
+                self.dns.clear();
+            }
+        }
+    }
+
+    /// Frees orphaned sockets that finished closing and aborts those past
+    /// their linger time. Returns the earliest linger deadline and whether
+    /// a socket was aborted (and so has a reset to send).
+    fn reap_orphans(&mut self, now: Instant) -> (Option<Instant>, bool) {
+        let mut earliest: Option<Instant> = None;
+        let mut aborted = false;
+        let State {
+            orphans,
+            sockets,
+            tcp_sockets,
+            ..
+        } = self;
+        orphans.retain_mut(|(handle, deadline)| {
+            let socket = sockets.get_mut::<tcp::Socket>(*handle);
+            if socket.state() == tcp::State::Closed && socket.remote_endpoint().is_none() {
+                sockets.remove(*handle);
+                *tcp_sockets -= 1;
+                return false;
+            }
+            let until = *deadline.get_or_insert(now + ORPHAN_LINGER);
+            if until <= now && socket.state() != tcp::State::Closed {
+                socket.abort();
+                aborted = true;
+            }
+            earliest = Some(earliest.map_or(until, |e| e.min(until)));
+            true
+        });
+        (earliest, aborted)
+    }
+
+    /// One turn of the runner (see the module documentation). Returns when
+    /// the runner should be polled again: `None` when only a device event
+    /// or a socket operation can make progress.
+    fn poll<N: Net>(&mut self, net: &N, cx: &mut Context<'_>) -> Wakeup {
+        if !self
+            .runner
+            .as_ref()
+            .is_some_and(|w| w.will_wake(cx.waker()))
+        {
+            self.runner = Some(cx.waker().clone());
+        }
+        let now = time::now();
+        let timestamp = smol_instant(now);
+        let frames_before = self.counters.frames.get();
+        let mut changed = false;
+        let counters = self.counters.clone();
+        let mut adapter = Adapter::new(net, Some(cx), &counters);
+        self.top_up_listeners();
+        loop {
+            match self
+                .iface
+                .poll_ingress_single(timestamp, &mut adapter, &mut self.sockets)
+            {
+                PollIngressSingleResult::None => break,
+                PollIngressSingleResult::PacketProcessed => {}
+                PollIngressSingleResult::SocketStateChanged => {
+                    // The next request may need the next listening socket.
+                    changed = true;
+                    self.top_up_listeners();
+                }
+            }
+        }
+        while self
+            .iface
+            .poll_egress(timestamp, &mut adapter, &mut self.sockets)
+            == PollResult::SocketStateChanged
+        {
+            changed = true;
+        }
+        let tx_blocked = adapter.tx_blocked;
+        self.dhcp_events();
+        let (linger, aborted) = self.reap_orphans(now);
+        self.top_up_listeners();
+        let progressed = changed || aborted || self.counters.frames.get() != frames_before;
+        let poll_at = self
+            .iface
+            .poll_at(timestamp, &self.sockets)
+            .map(runtime_instant);
+        let deadline = match (poll_at, linger) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        match deadline {
+            Some(deadline) if deadline <= now => {
+                if tx_blocked {
+                    // The device wakes the runner when it has room.
+                    Wakeup::Event
+                } else if progressed {
+                    Wakeup::Now
+                } else {
+                    // Due but nothing moved: retry shortly rather than
+                    // spinning at one instant of simulated time.
+                    Wakeup::At(now + Duration::from_millis(1))
+                }
+            }
+            Some(deadline) => Wakeup::At(deadline),
+            None => Wakeup::Event,
+        }
+    }
+}
+
+/// When the runner wants to run again.
+enum Wakeup {
+    /// At once (more work is due).
+    Now,
+    /// At this instant, or earlier on an event.
+    At(Instant),
+    /// On an event only (a frame, device room, a socket operation).
+    Event,
+}
+
+/// The runner task: polls the interface whenever something happened.
+async fn runner<N: Net>(shared: Rc<Shared>, net: N) -> Result<(), unikit_runtime::Error> {
+    let mut timer: Option<Sleep> = None;
+    poll_fn(|cx| {
+        for _ in 0..POLLS_PER_TURN {
+            match shared.borrow_mut().poll(&net, cx) {
+                Wakeup::Now => continue,
+                Wakeup::Event => {
+                    timer = None;
+                    return Poll::Pending;
+                }
+                Wakeup::At(deadline) => {
+                    if timer.as_ref().is_none_or(|t| t.deadline() != deadline) {
+                        timer = Some(time::sleep_until(deadline));
+                    }
+                    let sleep = timer.as_mut().expect("just set");
+                    match Pin::new(sleep).poll(cx) {
+                        Poll::Pending => return Poll::Pending,
+                        Poll::Ready(_) => timer = None,
+                    }
+                }
+            }
+        }
+        cx.waker().wake_by_ref();
+        Poll::Pending
+    })
+    .await
+}
