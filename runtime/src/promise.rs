@@ -39,7 +39,7 @@ use core::cell::{Cell, UnsafeCell};
 use core::fmt;
 use core::future::{Future, IntoFuture};
 use core::marker::PhantomData;
-use core::mem::MaybeUninit;
+use core::mem::{ManuallyDrop, MaybeUninit};
 use core::ops::Deref;
 use core::pin::Pin;
 use core::ptr::NonNull;
@@ -149,6 +149,18 @@ impl<T> PromiseCell<T> {
         }
         if let Some(waker) = self.waiter.take() {
             waker.wake();
+        }
+    }
+
+    /// Registers the waker of the future awaiting the promise. Out of line:
+    /// inlined in every await, it would make the loops that await resolved
+    /// promises slower.
+    #[inline(never)]
+    fn set_waiter(&self, waker: &Waker) {
+        let waiter = self.waiter.take();
+        match waiter {
+            Some(w) if w.will_wake(waker) => self.waiter.set(Some(w)),
+            _ => self.waiter.set(Some(waker.clone())),
         }
     }
 
@@ -369,7 +381,9 @@ impl<T> IntoFuture for Promise<T> {
 
     #[inline]
     fn into_future(self) -> Awaiting<T> {
-        Awaiting { promise: self }
+        Awaiting {
+            promise: ManuallyDrop::new(self),
+        }
     }
 }
 
@@ -380,7 +394,20 @@ impl<T> IntoFuture for Promise<T> {
 /// task is asked to cancel) and keeps waiting on a [`wait`] promise.
 #[must_use = "futures do nothing unless awaited"]
 pub struct Awaiting<T> {
-    promise: Promise<T>,
+    /// Dropped by `Awaiting`'s `drop`, which skips the drop glue when the
+    /// promise is an already resolved one whose value was moved out: the
+    /// common end of an await, checked in one comparison.
+    promise: ManuallyDrop<Promise<T>>,
+}
+
+impl<T> Drop for Awaiting<T> {
+    #[inline]
+    fn drop(&mut self) {
+        if !matches!(self.promise.repr, Repr::Ready(None)) {
+            // SAFETY: the promise is dropped here only, once.
+            unsafe { ManuallyDrop::drop(&mut self.promise) };
+        }
+    }
 }
 
 impl<T> Awaiting<T> {
@@ -419,11 +446,7 @@ impl<T> Awaiting<T> {
         if let Some(result) = unsafe { cell.take() } {
             return Poll::Ready(result);
         }
-        let waiter = cell.waiter.take();
-        match waiter {
-            Some(w) if w.will_wake(cx.waker()) => cell.waiter.set(Some(w)),
-            _ => cell.waiter.set(Some(cx.waker().clone())),
-        }
+        cell.set_waiter(cx.waker());
         Poll::Pending
     }
 

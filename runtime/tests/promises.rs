@@ -222,3 +222,59 @@ fn question_mark_converts_error_values() {
             .is_some()
     );
 }
+
+#[test]
+fn dropping_an_await_in_any_state_drops_the_promise_and_its_value() {
+    use std::future::{Future, IntoFuture};
+    use std::pin::pin;
+    use std::rc::Rc;
+    use std::task::{Context, Poll, Waker};
+
+    let value = Rc::new(());
+    let mut cx = Context::from_waker(Waker::noop());
+    // An already fulfilled promise, never polled.
+    drop(Promise::fulfilled(value.clone()).into_future());
+    assert_eq!(Rc::strong_count(&value), 1);
+    // A `wait` promise resolved before its await is dropped unpolled.
+    let (p, r) = wait();
+    r.fulfil(value.clone());
+    drop(p.into_future());
+    assert_eq!(Rc::strong_count(&value), 1);
+    // A `wait` promise whose await was polled (pending) and then dropped:
+    // the cell goes once the resolver is done with it.
+    let (p, r) = wait::<Rc<()>>();
+    {
+        let mut awaiting = pin!(p.into_future());
+        assert!(awaiting.as_mut().poll(&mut cx).is_pending());
+    }
+    r.fulfil(value.clone());
+    assert_eq!(Rc::strong_count(&value), 1);
+    // An await that took the value leaves nothing behind.
+    let (p, r) = wait();
+    let mut awaiting = pin!(p.into_future());
+    assert!(awaiting.as_mut().poll(&mut cx).is_pending());
+    r.fulfil(value.clone());
+    let Poll::Ready(Ok(taken)) = awaiting.as_mut().poll(&mut cx) else {
+        panic!("the promise is fulfilled");
+    };
+    assert_eq!(Rc::strong_count(&value), 2);
+    drop(taken);
+    assert_eq!(Rc::strong_count(&value), 1);
+    // A spawned task's promise, awaited and dropped before the task ends.
+    let v = value.clone();
+    sim(async move {
+        let task = spawn(async move {
+            pause().await?;
+            Ok(v)
+        });
+        let mut awaiting = pin!(task.into_future());
+        std::future::poll_fn(|cx| {
+            assert!(awaiting.as_mut().poll(cx).is_pending());
+            Poll::Ready(())
+        })
+        .await;
+        Ok(())
+    })
+    .expect("the main task succeeds");
+    assert_eq!(Rc::strong_count(&value), 1);
+}
