@@ -50,7 +50,8 @@ pub struct Config {
     /// [`crate::StackStats::tcp_refused`]. Default 128.
     pub max_tcp_sockets: usize,
     /// Connections a listener holds for `accept`: sockets waiting in
-    /// LISTEN plus connections established but not yet accepted. Default 16.
+    /// LISTEN plus connections established but not yet accepted
+    /// (handshakes in progress are bounded by the pool only). Default 16.
     pub tcp_backlog: usize,
     /// The receive and the send buffer of every TCP socket, in bytes (the
     /// receive buffer is the advertised window). Default 16 KiB.

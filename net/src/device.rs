@@ -215,7 +215,7 @@ fn inspect(frame: &[u8]) -> Option<bool> {
 
 /// Whether an outgoing frame is a TCP reset.
 fn is_reset(frame: &[u8]) -> bool {
-    let Ok(ethernet) = EthernetFrame::new_checked(&*frame) else {
+    let Ok(ethernet) = EthernetFrame::new_checked(frame) else {
         return false;
     };
     if ethernet.ethertype() != EthernetProtocol::Ipv4 {

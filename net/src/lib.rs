@@ -77,5 +77,5 @@ pub use config::{Config, Ipv4Config};
 pub use error::Error;
 pub use smoltcp::wire::{IpAddress, IpEndpoint, Ipv4Address, Ipv4Cidr};
 pub use stack::{Stack, StackStats};
-pub use tcp::{TcpListener, TcpStream};
+pub use tcp::{TcpListener, TcpReader, TcpStream, TcpWriter};
 pub use udp::UdpSocket;

@@ -27,8 +27,10 @@
 //! TCP sockets come from a pool of [`Config::max_tcp_sockets`]: listening
 //! sockets, connections and connections still closing all count. A
 //! listener keeps [`Config::tcp_backlog`] sockets that are listening or
-//! established-but-not-accepted; when those are all taken, or the pool is
-//! empty, a connection request is answered with a reset and counted
+//! established-but-not-accepted (handshakes in progress take only from the
+//! pool, so a burst of requests is served while the pool has room); when
+//! the accept queue holds the whole backlog, or the pool is empty, a
+//! connection request is answered with a reset and counted
 //! ([`StackStats::tcp_refused`]). A socket is freed when its connection
 //! has fully closed; a socket whose owner went away ([`crate::TcpStream`]
 //! dropped, or closed while the peer keeps its half open) is given
@@ -79,7 +81,8 @@ pub(crate) type Shared = RefCell<State>;
 /// A listener's sockets.
 #[derive(Default)]
 pub(crate) struct Listener {
-    /// Sockets in LISTEN or SYN-RECEIVED.
+    /// Sockets in LISTEN or SYN-RECEIVED (only those in LISTEN count in
+    /// the backlog).
     pending: Vec<SocketHandle>,
     /// Established connections waiting for `accept`.
     pub(crate) ready: VecDeque<SocketHandle>,
@@ -438,8 +441,15 @@ impl State {
     /// (a reset is sent) if `abort`, else left to finish closing; freed
     /// once closed.
     pub(crate) fn abandon(&mut self, handle: SocketHandle, abort: bool) {
+        let socket = self.sockets.get_mut::<tcp::Socket>(handle);
+        if socket.state() == tcp::State::Closed && socket.remote_endpoint().is_none() {
+            // Nothing left to send: free it now.
+            self.sockets.remove(handle);
+            self.tcp_sockets -= 1;
+            return;
+        }
         if abort {
-            self.sockets.get_mut::<tcp::Socket>(handle).abort();
+            socket.abort();
         }
         self.orphans.push((handle, None));
         self.wake_runner();
@@ -483,10 +493,15 @@ impl State {
         } = self;
         for (&port, listener) in listeners.iter_mut() {
             let mut index = 0;
+            let mut listening = 0;
             while index < listener.pending.len() {
                 let handle = listener.pending[index];
                 match sockets.get::<tcp::Socket>(handle).state() {
-                    tcp::State::Listen | tcp::State::SynReceived => index += 1,
+                    tcp::State::Listen => {
+                        listening += 1;
+                        index += 1;
+                    }
+                    tcp::State::SynReceived => index += 1,
                     tcp::State::Established | tcp::State::CloseWait => {
                         listener.pending.swap_remove(index);
                         listener.ready.push_back(handle);
@@ -501,7 +516,9 @@ impl State {
                     }
                 }
             }
-            while listener.pending.len() + listener.ready.len() < config.tcp_backlog
+            // Handshakes in progress only take from the pool: a burst of
+            // requests is not refused while the pool has room.
+            while listening + listener.ready.len() < config.tcp_backlog
                 && *tcp_sockets < config.max_tcp_sockets
             {
                 let mut socket = tcp_socket(config);
@@ -510,6 +527,7 @@ impl State {
                 }
                 listener.pending.push(sockets.add(socket));
                 *tcp_sockets += 1;
+                listening += 1;
             }
         }
     }

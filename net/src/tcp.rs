@@ -143,27 +143,7 @@ impl TcpStream {
     /// for an empty `buf`. Fails with [`Error::ConnectionReset`] if the
     /// connection was reset or timed out. Cancelable.
     pub async fn read(&mut self, buf: &mut [u8]) -> Result<usize, Error> {
-        poll_fn(|cx| {
-            if cancel_requested() {
-                return Poll::Ready(Err(Error::Canceled));
-            }
-            let mut state = self.shared.borrow_mut();
-            let socket = state.sockets.get_mut::<tcp::Socket>(self.handle);
-            match socket.recv_slice(buf) {
-                Ok(0) if !buf.is_empty() => {
-                    socket.register_recv_waker(cx.waker());
-                    Poll::Pending
-                }
-                Ok(read) => {
-                    // The window opened: let the runner tell the peer.
-                    state.wake_runner();
-                    Poll::Ready(Ok(read))
-                }
-                Err(tcp::RecvError::Finished) => Poll::Ready(Ok(0)),
-                Err(tcp::RecvError::InvalidState) => Poll::Ready(Err(Error::ConnectionReset)),
-            }
-        })
-        .await
+        read(&self.shared, self.handle, buf).await
     }
 
     /// Queues as much of `buf` as fits in the send buffer, waiting until
@@ -171,39 +151,19 @@ impl TcpStream {
     /// [`Error::ConnectionClosed`] after [`TcpStream::shutdown`], and
     /// [`Error::ConnectionReset`] if the connection was reset. Cancelable.
     pub async fn write(&mut self, buf: &[u8]) -> Result<usize, Error> {
-        let shut_down = self.shut_down;
-        poll_fn(|cx| {
-            if cancel_requested() {
-                return Poll::Ready(Err(Error::Canceled));
-            }
-            if shut_down {
-                return Poll::Ready(Err(Error::ConnectionClosed));
-            }
-            let mut state = self.shared.borrow_mut();
-            let socket = state.sockets.get_mut::<tcp::Socket>(self.handle);
-            match socket.send_slice(buf) {
-                Ok(0) if !buf.is_empty() => {
-                    socket.register_send_waker(cx.waker());
-                    Poll::Pending
-                }
-                Ok(written) => {
-                    state.wake_runner();
-                    Poll::Ready(Ok(written))
-                }
-                Err(tcp::SendError::InvalidState) => Poll::Ready(Err(Error::ConnectionReset)),
-            }
-        })
-        .await
+        write(&self.shared, self.handle, self.shut_down, buf).await
     }
 
     /// Queues all of `buf`, waiting for room as needed. On an error or a
     /// cancellation, a prefix of `buf` may have been queued.
-    pub async fn write_all(&mut self, mut buf: &[u8]) -> Result<(), Error> {
-        while !buf.is_empty() {
-            let written = self.write(buf).await?;
-            buf = &buf[written..];
-        }
-        Ok(())
+    pub async fn write_all(&mut self, buf: &[u8]) -> Result<(), Error> {
+        write_all(&self.shared, self.handle, self.shut_down, buf).await
+    }
+
+    /// The stream's reading and writing halves, to read and write
+    /// concurrently (from two futures joined, or two tasks in one scope).
+    pub fn split(&mut self) -> (TcpReader<'_>, TcpWriter<'_>) {
+        (TcpReader { stream: self }, TcpWriter { stream: self })
     }
 
     /// Waits until the peer has acknowledged everything written so far.
@@ -267,6 +227,107 @@ impl TcpStream {
         self.closed = true;
         Ok(())
     }
+}
+
+/// The reading half of a [`TcpStream`] ([`TcpStream::split`]).
+pub struct TcpReader<'a> {
+    stream: &'a TcpStream,
+}
+
+impl TcpReader<'_> {
+    /// As [`TcpStream::read`].
+    pub async fn read(&mut self, buf: &mut [u8]) -> Result<usize, Error> {
+        read(&self.stream.shared, self.stream.handle, buf).await
+    }
+}
+
+/// The writing half of a [`TcpStream`] ([`TcpStream::split`]).
+pub struct TcpWriter<'a> {
+    stream: &'a TcpStream,
+}
+
+impl TcpWriter<'_> {
+    /// As [`TcpStream::write`].
+    pub async fn write(&mut self, buf: &[u8]) -> Result<usize, Error> {
+        let stream = self.stream;
+        write(&stream.shared, stream.handle, stream.shut_down, buf).await
+    }
+
+    /// As [`TcpStream::write_all`].
+    pub async fn write_all(&mut self, buf: &[u8]) -> Result<(), Error> {
+        let stream = self.stream;
+        write_all(&stream.shared, stream.handle, stream.shut_down, buf).await
+    }
+}
+
+/// Reads from the socket `handle` (see [`TcpStream::read`]).
+async fn read(shared: &Shared, handle: SocketHandle, buf: &mut [u8]) -> Result<usize, Error> {
+    poll_fn(|cx| {
+        if cancel_requested() {
+            return Poll::Ready(Err(Error::Canceled));
+        }
+        let mut state = shared.borrow_mut();
+        let socket = state.sockets.get_mut::<tcp::Socket>(handle);
+        match socket.recv_slice(buf) {
+            Ok(0) if !buf.is_empty() => {
+                socket.register_recv_waker(cx.waker());
+                Poll::Pending
+            }
+            Ok(read) => {
+                // The window opened: let the runner tell the peer.
+                state.wake_runner();
+                Poll::Ready(Ok(read))
+            }
+            Err(tcp::RecvError::Finished) => Poll::Ready(Ok(0)),
+            Err(tcp::RecvError::InvalidState) => Poll::Ready(Err(Error::ConnectionReset)),
+        }
+    })
+    .await
+}
+
+/// Writes to the socket `handle` (see [`TcpStream::write`]).
+async fn write(
+    shared: &Shared,
+    handle: SocketHandle,
+    shut_down: bool,
+    buf: &[u8],
+) -> Result<usize, Error> {
+    poll_fn(|cx| {
+        if cancel_requested() {
+            return Poll::Ready(Err(Error::Canceled));
+        }
+        if shut_down {
+            return Poll::Ready(Err(Error::ConnectionClosed));
+        }
+        let mut state = shared.borrow_mut();
+        let socket = state.sockets.get_mut::<tcp::Socket>(handle);
+        match socket.send_slice(buf) {
+            Ok(0) if !buf.is_empty() => {
+                socket.register_send_waker(cx.waker());
+                Poll::Pending
+            }
+            Ok(written) => {
+                state.wake_runner();
+                Poll::Ready(Ok(written))
+            }
+            Err(tcp::SendError::InvalidState) => Poll::Ready(Err(Error::ConnectionReset)),
+        }
+    })
+    .await
+}
+
+/// Writes all of `buf` (see [`TcpStream::write_all`]).
+async fn write_all(
+    shared: &Shared,
+    handle: SocketHandle,
+    shut_down: bool,
+    mut buf: &[u8],
+) -> Result<(), Error> {
+    while !buf.is_empty() {
+        let written = write(shared, handle, shut_down, buf).await?;
+        buf = &buf[written..];
+    }
+    Ok(())
 }
 
 impl Drop for TcpStream {

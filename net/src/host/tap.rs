@@ -201,8 +201,7 @@ fn read_frames(shared: &Shared) {
         }
         let len = read as usize;
         let mut received = shared.received.lock().expect("not poisoned");
-        if len < ETHERNET_HEADER_LEN
-            || len > ETHERNET_HEADER_LEN + MTU
+        if !(ETHERNET_HEADER_LEN..=ETHERNET_HEADER_LEN + MTU).contains(&len)
             || received.len() >= RX_QUEUE_FRAMES
         {
             shared.stats.lock().expect("not poisoned").rx_dropped += 1;
