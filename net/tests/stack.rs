@@ -5,8 +5,9 @@ use std::time::Duration;
 
 use smoltcp::phy::ChecksumCapabilities;
 use smoltcp::wire::{
-    ArpOperation, ArpPacket, ArpRepr, EthernetAddress, EthernetFrame, EthernetProtocol,
-    EthernetRepr, Icmpv4Packet, Icmpv4Repr, IpProtocol, Ipv4Packet, Ipv4Repr,
+    ArpOperation, ArpPacket, ArpRepr, DhcpMessageType, DhcpOption, DhcpPacket, DhcpRepr,
+    EthernetAddress, EthernetFrame, EthernetProtocol, EthernetRepr, Icmpv4Packet, Icmpv4Repr,
+    IpProtocol, Ipv4Packet, Ipv4Repr, UdpPacket, UdpRepr,
 };
 use unikit_net::host::{Faults, LinkEnd, MemoryLink};
 use unikit_net::{
@@ -618,4 +619,106 @@ fn wait_config_up_returns_the_static_address_at_once() {
     .unwrap();
     assert_eq!(up, Ipv4Cidr::new(address(9), 24));
     assert_eq!(at, unikit_runtime::Instant::ZERO);
+}
+
+/// A scripted DHCP server at 10.0.0.1 on a raw link end: offers and acks
+/// 10.0.0.50/24 with gateway and DNS server 10.0.0.1.
+async fn serve_dhcp(raw: LinkEnd) -> Result<(), Error> {
+    let checksums = ChecksumCapabilities::default();
+    let server_mac = EthernetAddress(raw.mac());
+    loop {
+        let received = raw.receive().await;
+        let ethernet = EthernetFrame::new_checked(&received[..]).unwrap();
+        if ethernet.ethertype() != EthernetProtocol::Ipv4 {
+            continue;
+        }
+        let ip = Ipv4Packet::new_checked(ethernet.payload()).unwrap();
+        if ip.next_header() != IpProtocol::Udp {
+            continue;
+        }
+        let udp = UdpPacket::new_checked(ip.payload()).unwrap();
+        if udp.dst_port() != 67 {
+            continue;
+        }
+        let packet = DhcpPacket::new_checked(udp.payload()).unwrap();
+        let request = DhcpRepr::parse(&packet).unwrap();
+        let message_type = match request.message_type {
+            DhcpMessageType::Discover => DhcpMessageType::Offer,
+            DhcpMessageType::Request => DhcpMessageType::Ack,
+            _ => continue,
+        };
+        let dns = [DhcpOption {
+            kind: 6,
+            data: &[10, 0, 0, 1],
+        }];
+        let reply = DhcpRepr {
+            message_type,
+            transaction_id: request.transaction_id,
+            secs: 0,
+            client_hardware_address: request.client_hardware_address,
+            client_ip: Ipv4Address::UNSPECIFIED,
+            your_ip: address(50),
+            server_ip: address(1),
+            router: Some(address(1)),
+            subnet_mask: Some(Ipv4Address::new(255, 255, 255, 0)),
+            relay_agent_ip: Ipv4Address::UNSPECIFIED,
+            broadcast: false,
+            requested_ip: None,
+            client_identifier: None,
+            server_identifier: Some(address(1)),
+            parameter_request_list: None,
+            dns_servers: None,
+            max_size: None,
+            lease_duration: Some(3600),
+            renew_duration: None,
+            rebind_duration: None,
+            additional_options: &dns,
+        };
+        let udp_repr = UdpRepr {
+            src_port: 67,
+            dst_port: 68,
+        };
+        let ip_repr = Ipv4Repr {
+            src_addr: address(1),
+            dst_addr: Ipv4Address::BROADCAST,
+            next_header: IpProtocol::Udp,
+            payload_len: 8 + reply.buffer_len(),
+            hop_limit: 64,
+        };
+        let frame = frame(
+            request.client_hardware_address,
+            server_mac,
+            EthernetProtocol::Ipv4,
+            |payload| {
+                let mut packet = Ipv4Packet::new_unchecked(payload);
+                ip_repr.emit(&mut packet, &checksums);
+                udp_repr.emit(
+                    &mut UdpPacket::new_unchecked(packet.payload_mut()),
+                    &ip_repr.src_addr.into(),
+                    &ip_repr.dst_addr.into(),
+                    reply.buffer_len(),
+                    |dhcp| reply.emit(&mut DhcpPacket::new_unchecked(dhcp)).unwrap(),
+                    &checksums,
+                );
+            },
+            ip_repr.buffer_len() + ip_repr.payload_len,
+        );
+        raw.send(&frame).await;
+    }
+}
+
+#[test]
+fn dhcp_configures_address_gateway_and_dns_from_a_lease() {
+    let (up, gateway, dns) = run(Simulated::new(1), async {
+        let (a, raw) = MemoryLink::pair(Faults::none());
+        async_(serve_dhcp(raw));
+        let stack = Stack::new(a, Config::default(), 1);
+        assert_eq!(stack.ipv4_address(), None);
+        let up = stack.wait_config_up().await?;
+        Ok((up, stack.ipv4_gateway(), stack.dns_servers()))
+    })
+    .unwrap();
+    assert_eq!(up, Ipv4Cidr::new(address(50), 24));
+    assert_eq!(gateway, Some(address(1)));
+    assert_eq!(dns, vec![address(1)]);
 }
