@@ -34,7 +34,8 @@
 //! ([`StackStats::tcp_refused`]). A socket is freed when its connection
 //! has fully closed; a socket whose owner went away ([`crate::TcpStream`]
 //! dropped, or closed while the peer keeps its half open) is given
-//! [`ORPHAN_LINGER`] to finish, then aborted.
+//! [`ORPHAN_LINGER`] to finish, then aborted. Sockets in TIME-WAIT are
+//! reclaimed at once when the pool is full and a new connection needs one.
 
 use alloc::collections::{BTreeMap, VecDeque};
 use alloc::rc::Rc;
@@ -286,7 +287,13 @@ impl<N: Net> Stack<N> {
             if state.address.is_none() {
                 return Err(Error::NoRoute);
             }
-            if state.tcp_sockets >= state.config.max_tcp_sockets {
+            if state.tcp_sockets >= state.config.max_tcp_sockets
+                && !reclaim_time_wait(
+                    &mut state.orphans,
+                    &mut state.sockets,
+                    &mut state.tcp_sockets,
+                )
+            {
                 return Err(Error::TooManySockets);
             }
             let port = state.ephemeral_port()?;
@@ -396,6 +403,26 @@ pub(crate) fn register(waiters: &mut Vec<Waker>, waker: &Waker) {
     }
 }
 
+/// Frees one orphaned socket in TIME-WAIT, if there is one, for a new
+/// connection: when the pool is full, a new connection matters more than
+/// answering a late retransmission of an old one's FIN (which then gets a
+/// reset).
+fn reclaim_time_wait(
+    orphans: &mut Vec<(SocketHandle, Option<Instant>)>,
+    sockets: &mut SocketSet<'static>,
+    tcp_sockets: &mut usize,
+) -> bool {
+    let Some(index) = orphans.iter().position(|(handle, _)| {
+        sockets.get::<tcp::Socket>(*handle).state() == tcp::State::TimeWait
+    }) else {
+        return false;
+    };
+    let (handle, _) = orphans.swap_remove(index);
+    sockets.remove(handle);
+    *tcp_sockets -= 1;
+    true
+}
+
 /// A new TCP socket with the configured buffers and timeout.
 fn tcp_socket(config: &Config) -> tcp::Socket<'static> {
     let size = config.tcp_buffer_size;
@@ -489,6 +516,7 @@ impl State {
             sockets,
             config,
             tcp_sockets,
+            orphans,
             ..
         } = self;
         for (&port, listener) in listeners.iter_mut() {
@@ -519,7 +547,8 @@ impl State {
             // Handshakes in progress only take from the pool: a burst of
             // requests is not refused while the pool has room.
             while listening + listener.ready.len() < config.tcp_backlog
-                && *tcp_sockets < config.max_tcp_sockets
+                && (*tcp_sockets < config.max_tcp_sockets
+                    || reclaim_time_wait(orphans, sockets, tcp_sockets))
             {
                 let mut socket = tcp_socket(config);
                 if socket.listen(port).is_err() {

@@ -722,3 +722,35 @@ fn dhcp_configures_address_gateway_and_dns_from_a_lease() {
     assert_eq!(gateway, Some(address(1)));
     assert_eq!(dns, vec![address(1)]);
 }
+
+#[test]
+fn connections_the_server_closes_first_do_not_exhaust_the_pool_in_time_wait() {
+    let replies = run(Simulated::new(6), async {
+        let server_config = Config {
+            max_tcp_sockets: 4,
+            tcp_backlog: 1,
+            ..static_config(1)
+        };
+        let (server, client, _, _) = two_stacks(Faults::none(), server_config);
+        let listener = server.listen(PORT)?;
+        async_(async move {
+            loop {
+                let stream = listener.accept().await?;
+                async_(async move { Ok(stream.close().await?) });
+            }
+        });
+        let mut replies = 0;
+        for _ in 0..20 {
+            let mut stream = client.connect(endpoint(1, PORT)).await?;
+            let mut buffer = [0u8; 8];
+            assert_eq!(stream.read(&mut buffer).await?, 0);
+            stream.close().await?;
+            replies += 1;
+        }
+        assert_eq!(server.stats().tcp_refused, 0);
+        assert!(server.stats().tcp_sockets <= 4);
+        Ok(replies)
+    })
+    .unwrap();
+    assert_eq!(replies, 20);
+}
