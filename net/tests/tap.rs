@@ -17,7 +17,10 @@ const NAME: &str = "unikit-tap0";
 
 /// The host thread's findings, handed to the event loop.
 static HOST_DONE: InterruptSignal = InterruptSignal::new();
-static HOST_RESULT: Mutex<Option<Result<(Vec<u8>, Vec<u8>), String>>> = Mutex::new(None);
+static HOST_RESULT: Mutex<Option<HostResult>> = Mutex::new(None);
+
+/// What came back to the host: the TCP echo and the UDP echo.
+type HostResult = Result<(Vec<u8>, Vec<u8>), String>;
 
 fn ip(args: &[&str]) -> Result<(), String> {
     let output = Command::new("ip")
@@ -36,7 +39,7 @@ fn ip(args: &[&str]) -> Result<(), String> {
 }
 
 /// What the host does: a TCP echo and a UDP echo against the stack.
-fn host_client() -> Result<(Vec<u8>, Vec<u8>), String> {
+fn host_client() -> HostResult {
     let server: SocketAddr = "10.77.0.2:7".parse().unwrap();
     let mut tcp = TcpStream::connect_timeout(&server, Duration::from_secs(10))
         .map_err(|e| format!("TCP connect: {e}"))?;
