@@ -48,6 +48,9 @@ pub(crate) struct Counters {
     /// Frames taken from or given to the device: the runner's measure of
     /// progress.
     pub(crate) frames: Cell<u64>,
+    /// A connection request was handed to smoltcp since the runner last
+    /// looked: a listener may need its next listening socket.
+    pub(crate) connection_requested: Cell<bool>,
 }
 
 fn bump(counter: &Cell<u64>) {
@@ -100,6 +103,9 @@ impl<N: Net> Device for Adapter<'_, '_, N> {
             match inspect(&frame) {
                 None => bump(&self.counters.malformed),
                 Some(connection_request) => {
+                    if connection_request {
+                        self.counters.connection_requested.set(true);
+                    }
                     let tx = TxToken {
                         net: self.net,
                         counters: self.counters,

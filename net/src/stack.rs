@@ -76,6 +76,10 @@ const EPHEMERAL_PORTS: core::ops::RangeInclusive<u16> = 49152..=65535;
 /// tasks run.
 const POLLS_PER_TURN: usize = 4;
 
+/// The most frames one poll feeds to the interface, so a flood of frames
+/// cannot keep the runner from sending (and other tasks from running).
+const INGRESS_BUDGET: usize = 64;
+
 /// The stack's state, shared by the runner and every socket handle.
 pub(crate) type Shared = RefCell<State>;
 
@@ -658,18 +662,23 @@ impl State {
         let counters = self.counters.clone();
         let mut adapter = Adapter::new(net, Some(cx), &counters);
         self.top_up_listeners();
-        loop {
+        let mut budget_left = true;
+        for _ in 0..INGRESS_BUDGET {
+            budget_left = false;
             match self
                 .iface
                 .poll_ingress_single(timestamp, &mut adapter, &mut self.sockets)
             {
-                PollIngressSingleResult::None => break,
-                PollIngressSingleResult::PacketProcessed => {}
-                PollIngressSingleResult::SocketStateChanged => {
-                    // The next request may need the next listening socket.
-                    changed = true;
-                    self.top_up_listeners();
+                PollIngressSingleResult::None => {
+                    budget_left = true;
+                    break;
                 }
+                PollIngressSingleResult::PacketProcessed => {}
+                PollIngressSingleResult::SocketStateChanged => changed = true,
+            }
+            if counters.connection_requested.take() {
+                // The next request may need the next listening socket.
+                self.top_up_listeners();
             }
         }
         while self
@@ -683,6 +692,10 @@ impl State {
         self.dhcp_events();
         let (linger, aborted) = self.reap_orphans(now);
         self.top_up_listeners();
+        if !budget_left {
+            // More frames may be waiting: poll again after other tasks ran.
+            return Wakeup::Now;
+        }
         let progressed = changed || aborted || self.counters.frames.get() != frames_before;
         let poll_at = self
             .iface
