@@ -486,37 +486,8 @@ where
     }
 }
 
-/// [`pick`] between two futures of different types.
-pub(crate) async fn pick2<A, B, T>(a: A, b: B) -> Result<T, Error>
-where
-    A: Future<Output = Result<T, Error>>,
-    B: Future<Output = Result<T, Error>>,
-{
-    let mut a = core::pin::pin!(a);
-    let mut b = core::pin::pin!(b);
-    core::future::poll_fn(|cx| {
-        let ra = a.as_mut().poll(cx);
-        let rb = b.as_mut().poll(cx);
-        match (ra, rb) {
-            (Poll::Pending, Poll::Pending) => Poll::Pending,
-            (Poll::Ready(r), Poll::Pending) => {
-                let _ = with_request(true, || b.as_mut().poll(cx));
-                Poll::Ready(r)
-            }
-            (Poll::Pending, Poll::Ready(r)) => {
-                let _ = with_request(true, || a.as_mut().poll(cx));
-                Poll::Ready(r)
-            }
-            (Poll::Ready(ra), Poll::Ready(rb)) => {
-                Poll::Ready(if random_index(2) == 0 { ra } else { rb })
-            }
-        }
-    })
-    .await
-}
-
 /// A random index below `n`, without drawing when there is no choice.
-fn random_index(n: usize) -> usize {
+pub(crate) fn random_index(n: usize) -> usize {
     if n == 1 {
         0
     } else {

@@ -16,7 +16,8 @@ use core::task::{Context, Poll};
 use core::time::Duration;
 
 use crate::Error;
-use crate::compose::pick2;
+use crate::cancel::with_request;
+use crate::compose::random_index;
 use crate::executor::{self, with_core};
 use crate::platform::Instant;
 
@@ -69,6 +70,28 @@ impl Sleep {
     /// When the sleep ends.
     pub fn deadline(&self) -> Instant {
         self.deadline
+    }
+
+    /// What polling the sleep now would resolve it with, without arming it
+    /// if it would not resolve: `Err(Canceled)` under a cancellation
+    /// request, `Ok` if its timer fired. Disarms it either way.
+    fn resolve_now(&mut self) -> Option<Result<(), Error>> {
+        with_core(|core| {
+            let mut timers = core.timers.borrow_mut();
+            let armed = match self.timer.take() {
+                Some((core_id, slot)) if core_id == core.id => Some(slot),
+                _ => None,
+            };
+            let fired = armed.is_some_and(|slot| timers.fired(slot));
+            if let Some(slot) = armed {
+                timers.remove(slot);
+            }
+            if core.cancel_requested() {
+                Some(Err(Error::Canceled))
+            } else {
+                fired.then_some(Ok(()))
+            }
+        })
     }
 
     fn disarm(&mut self) {
@@ -154,13 +177,53 @@ impl Future for Timeout {
 /// which is `pick [timeout d; f ()]`). The deadline is fixed when this is
 /// called.
 #[track_caller]
-pub fn with_timeout<F, T>(duration: Duration, future: F) -> impl Future<Output = Result<T, Error>>
+pub fn with_timeout<F, T>(duration: Duration, future: F) -> WithTimeout<F::IntoFuture>
 where
     F: IntoFuture<Output = Result<T, Error>>,
 {
-    let timeout = timeout(duration);
-    pick2(future.into_future(), async move {
-        let Err(e) = timeout.await;
-        Err(e)
-    })
+    WithTimeout {
+        future: future.into_future(),
+        sleep: sleep(duration),
+    }
+}
+
+/// The future of [`with_timeout`]: a [`crate::pick`] between the future
+/// and a [`timeout`], with the same outcomes (the loser canceled, a random
+/// choice when both are resolved), that looks at the timer without arming
+/// it when the future is resolved first.
+#[must_use = "futures do nothing unless awaited"]
+pub struct WithTimeout<F> {
+    future: F,
+    sleep: Sleep,
+}
+
+impl<F, T> Future for WithTimeout<F>
+where
+    F: Future<Output = Result<T, Error>>,
+{
+    type Output = Result<T, Error>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        // SAFETY: `future` is structurally pinned (never moved out, dropped
+        // in place with `self`); `sleep` is `Unpin` and not pinned.
+        let this = unsafe { self.get_unchecked_mut() };
+        // SAFETY: as above.
+        let mut future = unsafe { Pin::new_unchecked(&mut this.future) };
+        let timed_out = |r: Result<(), Error>| Err(r.err().unwrap_or(Error::Timeout));
+        if let Poll::Ready(result) = future.as_mut().poll(cx) {
+            // Both resolved: one of them at random, as `pick` chooses.
+            return Poll::Ready(match this.sleep.resolve_now() {
+                Some(r) if random_index(2) == 1 => timed_out(r),
+                _ => result,
+            });
+        }
+        match Pin::new(&mut this.sleep).poll(cx) {
+            Poll::Pending => Poll::Pending,
+            Poll::Ready(r) => {
+                // The future lost: cancel it, as `pick` does.
+                let _ = with_request(true, || future.as_mut().poll(cx));
+                Poll::Ready(timed_out(r))
+            }
+        }
+    }
 }

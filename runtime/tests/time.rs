@@ -5,7 +5,9 @@ mod common;
 use common::{Log, ms, secs, sim};
 use std::time::Duration;
 use unikit_runtime::time::{self, pending_timers};
-use unikit_runtime::{Error, Instant, join, sleep, sleep_until, spawn, timeout, with_timeout};
+use unikit_runtime::{
+    Error, Instant, Simulated, join, run, sleep, sleep_until, spawn, timeout, with_timeout,
+};
 
 #[test]
 fn sleep_resumes_at_its_deadline_on_simulated_time() {
@@ -136,6 +138,49 @@ fn with_timeout_cancels_the_late_future_and_rejects_with_timeout() {
         r,
         Ok((Err(Error::Timeout), Instant::from_nanos(1_000_000_000), 0))
     );
+}
+
+#[test]
+fn with_timeout_of_a_resolved_future_gives_its_value_and_leaves_no_timer() {
+    let r = sim(async {
+        let v = with_timeout(secs(1), async { Ok(7) }).await?;
+        Ok((v, pending_timers(), time::now()))
+    });
+    assert_eq!(r, Ok((7, 0, Instant::from_nanos(0))));
+}
+
+#[test]
+fn with_timeout_picks_at_random_when_the_future_and_its_timer_resolve_together() {
+    // The future is a sleep with the timeout's deadline: both resolve in
+    // the same round, and `pick` chooses with the seeded generator.
+    let outcome = |seed| {
+        run(Simulated::new(seed), async {
+            let r = with_timeout(secs(1), sleep(secs(1))).await;
+            Ok((r, pending_timers(), time::now()))
+        })
+    };
+    let at_1s = Instant::from_nanos(1_000_000_000);
+    let outcomes: Vec<_> = (0..16).map(outcome).collect();
+    assert!(outcomes.contains(&Ok((Ok(()), 0, at_1s))));
+    assert!(outcomes.contains(&Ok((Err(Error::Timeout), 0, at_1s))));
+    assert!(
+        outcomes
+            .iter()
+            .all(|o| matches!(o, Ok((Ok(()) | Err(Error::Timeout), 0, t)) if *t == at_1s))
+    );
+    assert_eq!(outcome(3), outcome(3));
+}
+
+#[test]
+fn canceling_a_task_in_with_timeout_cancels_the_future_and_frees_the_timer() {
+    let r = sim(async {
+        let task = spawn(async { with_timeout(secs(5), sleep(secs(10))).await });
+        unikit_runtime::pause().await?;
+        task.cancel();
+        let r = task.await;
+        Ok((r, pending_timers(), time::now()))
+    });
+    assert_eq!(r, Ok((Err(Error::Canceled), 0, Instant::from_nanos(0))));
 }
 
 #[test]
