@@ -13,12 +13,15 @@
 //! | [`pit`] | the 8254 programmable interval timer: reference clock and one-shot alarm |
 //! | [`entropy`] | the CPU's `RDSEED` and `RDRAND` instructions |
 //! | [`fw_cfg`] | QEMU's firmware configuration files (runtime arguments) |
-//! | [`pci`] | PCI configuration space through ports 0xcf8/0xcfc, and enumeration |
+//! | [`pci`] | PCI configuration space through ports 0xcf8/0xcfc: enumeration, BARs, capabilities, INTx |
+//! | [`virtio_net`] | a virtio-net card on PCI: receive and transmit buffers around `virtio-drivers`' `VirtIONetRaw` |
 //! | [`pic`] | the legacy 8259 pair, remapped and masked |
 //! | [`rtc`] | the CMOS real-time clock (wall-clock time at boot) |
 //! | [`qemu_exit`] | QEMU's `isa-debug-exit` device and the exit statuses it carries |
 
 #![cfg_attr(not(test), no_std)]
+
+extern crate alloc;
 
 pub mod entropy;
 pub mod fw_cfg;
@@ -28,3 +31,4 @@ pub mod pit;
 pub mod qemu_exit;
 pub mod rtc;
 pub mod tsc;
+pub mod virtio_net;
