@@ -473,8 +473,14 @@ impl State {
     /// once closed.
     pub(crate) fn abandon(&mut self, handle: SocketHandle, abort: bool) {
         let socket = self.sockets.get_mut::<tcp::Socket>(handle);
-        if socket.state() == tcp::State::Closed && socket.remote_endpoint().is_none() {
-            // Nothing left to send: free it now.
+        let finished = match socket.state() {
+            // No peer to tell: a listening socket, or a connection request
+            // not answered yet.
+            tcp::State::Listen | tcp::State::SynSent => true,
+            tcp::State::Closed => socket.remote_endpoint().is_none(),
+            _ => false,
+        };
+        if finished {
             self.sockets.remove(handle);
             self.tcp_sockets -= 1;
             return;

@@ -754,3 +754,41 @@ fn connections_the_server_closes_first_do_not_exhaust_the_pool_in_time_wait() {
     .unwrap();
     assert_eq!(replies, 20);
 }
+
+#[test]
+fn a_canceled_connect_gives_canceled_and_frees_its_socket() {
+    let (outcome, sockets) = run(Simulated::new(1), async {
+        let (_, b) = MemoryLink::pair(Faults::none());
+        let client = Stack::new(b, static_config(2), 2);
+        let connecting = {
+            let client = client.clone();
+            spawn(async move { Ok(client.connect(endpoint(1, PORT)).await.map(drop)) })
+        };
+        sleep(Duration::from_secs(1)).await?;
+        assert_eq!(client.stats().tcp_sockets, 1);
+        connecting.cancel();
+        let outcome = connecting.await?;
+        sleep(Duration::from_millis(10)).await?;
+        Ok((outcome, client.stats().tcp_sockets))
+    })
+    .unwrap();
+    assert_eq!(outcome, Err(NetError::Canceled));
+    assert_eq!(sockets, 0);
+}
+
+#[test]
+fn dropping_a_listener_resets_connections_not_yet_accepted() {
+    let (read, sockets) = run(Simulated::new(1), async {
+        let (server, client, _, _) = two_stacks(Faults::none(), static_config(1));
+        let listener = server.listen(PORT)?;
+        let mut stream = client.connect(endpoint(1, PORT)).await?;
+        drop(listener);
+        let mut buffer = [0u8; 8];
+        let read = stream.read(&mut buffer).await;
+        sleep(Duration::from_millis(10)).await?;
+        Ok((read, server.stats().tcp_sockets))
+    })
+    .unwrap();
+    assert_eq!(read, Err(NetError::ConnectionReset));
+    assert_eq!(sockets, 0);
+}
