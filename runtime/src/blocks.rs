@@ -10,12 +10,21 @@
 //! class are kept; the rest, larger blocks and blocks aligned beyond 16
 //! bytes go back to the global allocator at once. Everything kept is freed
 //! with the executor.
+//!
+//! A block is allocated with its class's layout, whichever cache or the
+//! global allocator it came from, so any executor's cache, or the global
+//! allocator, can take it back. Promise cells rely on it: they may outlive
+//! the `run` that made them, and are freed through whichever executor is
+//! running then ([`free_here`]), without holding a count on the one that
+//! allocated them.
 
 use alloc::alloc::{Layout, alloc, dealloc, handle_alloc_error};
 use alloc::boxed::Box;
 use alloc::vec::Vec;
 use core::cell::RefCell;
 use core::ptr::NonNull;
+
+use crate::executor;
 
 /// The granularity of size classes.
 const CLASS: usize = 8;
@@ -53,6 +62,12 @@ fn class_of(layout: Layout) -> Option<(usize, Layout)> {
     Some((class, block))
 }
 
+/// The layout blocks for values of `layout` are allocated with.
+#[inline]
+fn block_layout(layout: Layout) -> Layout {
+    class_of(layout).map_or(layout, |(_, block)| block)
+}
+
 fn allocate(layout: Layout) -> NonNull<u8> {
     // SAFETY: task layouts are never zero-sized (they hold a header).
     NonNull::new(unsafe { alloc(layout) }).unwrap_or_else(|| handle_alloc_error(layout))
@@ -74,8 +89,9 @@ impl Blocks {
     /// Takes back a block from [`Blocks::alloc`].
     ///
     /// # Safety
-    /// `ptr` was returned by `alloc(layout)` of this `Blocks`, its value was
-    /// dropped, and it is not used again.
+    /// `ptr` was returned by `alloc(layout)` of a `Blocks` or by
+    /// [`alloc_here`]`(layout)`, its value was dropped, and it is not used
+    /// again.
     #[inline]
     pub(crate) unsafe fn free(&self, ptr: NonNull<u8>, layout: Layout) {
         match class_of(layout) {
@@ -91,6 +107,29 @@ impl Blocks {
             // SAFETY: allocated with `layout` by `alloc`.
             None => unsafe { dealloc(ptr.as_ptr(), layout) },
         }
+    }
+}
+
+/// A block for a value of `layout` (not zero-sized): from the running
+/// executor's cache, or from the global allocator outside `run`.
+#[inline]
+pub(crate) fn alloc_here(layout: Layout) -> NonNull<u8> {
+    executor::try_with_core(|core| core.blocks.alloc(layout))
+        .unwrap_or_else(|| allocate(block_layout(layout)))
+}
+
+/// Takes back a block from [`alloc_here`] or a cache: into the running
+/// executor's cache, or to the global allocator outside `run`.
+///
+/// # Safety
+/// As for [`Blocks::free`].
+#[inline]
+pub(crate) unsafe fn free_here(ptr: NonNull<u8>, layout: Layout) {
+    // SAFETY: by the caller's contract, which is `Blocks::free`'s.
+    let kept = executor::try_with_core(|core| unsafe { core.blocks.free(ptr, layout) });
+    if kept.is_none() {
+        // SAFETY: every block is allocated with its class's layout.
+        unsafe { dealloc(ptr.as_ptr(), block_layout(layout)) };
     }
 }
 

@@ -454,19 +454,14 @@ pub(crate) fn with_core<R>(f: impl FnOnce(&Core) -> R) -> R {
 /// A strong count on the current executor, for a new task.
 #[track_caller]
 pub(crate) fn current_core_counted() -> NonNull<Core> {
-    try_current_core_counted().expect("unikit-runtime: spawn called outside `run`")
-}
-
-/// A strong count on the current executor, if the caller runs inside `run`.
-pub(crate) fn try_current_core_counted() -> Option<NonNull<Core>> {
-    let ptr = NonNull::new(current_ptr().cast_mut())?;
+    let ptr =
+        NonNull::new(current_ptr().cast_mut()).expect("unikit-runtime: spawn called outside `run`");
     // SAFETY: the current core is an `Rc<Core>` that `run` keeps alive.
     unsafe { Rc::increment_strong_count(ptr.as_ptr()) };
-    Some(ptr)
+    ptr
 }
 
-/// Gives up a count taken by `current_core_counted` or
-/// `try_current_core_counted`.
+/// Gives up a count taken by `current_core_counted`.
 ///
 /// # Safety
 /// The count must have been taken and not released yet.

@@ -32,21 +32,21 @@
 //! Resolving only schedules the waiting task: it runs in the next round of
 //! the event loop, never inside the resolver (see [`crate::executor`]).
 
-use alloc::alloc::{Layout, dealloc};
+use alloc::alloc::Layout;
 use alloc::boxed::Box;
 use alloc::vec::Vec;
 use core::cell::{Cell, UnsafeCell};
 use core::fmt;
 use core::future::{Future, IntoFuture};
 use core::marker::PhantomData;
-use core::mem::{ManuallyDrop, MaybeUninit};
+use core::mem::ManuallyDrop;
 use core::ops::Deref;
 use core::pin::Pin;
 use core::ptr::NonNull;
 use core::task::{Context, Poll, Waker};
 
 use crate::Error;
-use crate::executor::{self, Core};
+use crate::blocks;
 use crate::task::TaskRef;
 
 /// The state of a promise (Lwt's `Sleep`, `Return`, `Fail`).
@@ -87,8 +87,6 @@ type Callbacks = Vec<Box<dyn FnOnce()>>;
 struct PromiseCell<T> {
     /// References from the promise and the resolver (see `CellRef`).
     refs: Cell<u32>,
-    /// The executor whose block cache holds the cell, with a count on it.
-    home: Option<NonNull<Core>>,
     state: Cell<u8>,
     cancelable: bool,
     waiter: Cell<Option<Waker>>,
@@ -184,7 +182,6 @@ impl<T> PromiseCell<T> {
 fn new_cell<T>(cancelable: bool) -> (Promise<T>, Resolver<T>) {
     let cell = CellRef::new(PromiseCell {
         refs: Cell::new(1),
-        home: None,
         state: Cell::new(PENDING),
         cancelable,
         waiter: Cell::new(None),
@@ -200,23 +197,17 @@ fn new_cell<T>(cancelable: bool) -> (Promise<T>, Resolver<T>) {
 }
 
 /// A counted reference to a promise cell, shared by the promise and its
-/// resolver. Inside `run` the cell lives in a block of the executor's cache
-/// ([`crate::blocks`]), like a task; outside, in the global allocator.
+/// resolver. The cell lives in a block of the running executor's cache
+/// ([`crate::blocks`]), like a task, or of the global allocator outside
+/// `run`, and goes back to whichever is current when it is freed.
 struct CellRef<T> {
     ptr: NonNull<PromiseCell<T>>,
 }
 
 impl<T> CellRef<T> {
-    fn new(mut cell: PromiseCell<T>) -> Self {
-        let layout = Layout::new::<PromiseCell<T>>();
-        cell.home = executor::try_current_core_counted();
-        let ptr = match cell.home {
-            // SAFETY: the core is alive: the cell holds a count on it.
-            Some(core) => unsafe { core.as_ref() }.blocks.alloc(layout).cast(),
-            None => {
-                NonNull::from(Box::leak(Box::new(MaybeUninit::<PromiseCell<T>>::uninit()))).cast()
-            }
-        };
+    #[inline]
+    fn new(cell: PromiseCell<T>) -> Self {
+        let ptr = blocks::alloc_here(Layout::new::<PromiseCell<T>>()).cast();
         // SAFETY: a fresh block of the cell's layout.
         unsafe { ptr.write(cell) };
         CellRef { ptr }
@@ -253,19 +244,11 @@ impl<T> Drop for CellRef<T> {
 impl<T> CellRef<T> {
     /// Drops the cell and frees its memory, once the last reference is gone.
     fn free(&mut self) {
-        let home = self.home;
         // SAFETY: that was the last reference; the cell is dropped once and
-        // its memory returned to where `new` took it from.
+        // its block given back.
         unsafe {
             self.ptr.drop_in_place();
-            let layout = Layout::new::<PromiseCell<T>>();
-            match home {
-                Some(core) => {
-                    core.as_ref().blocks.free(self.ptr.cast(), layout);
-                    executor::release_core(core);
-                }
-                None => dealloc(self.ptr.as_ptr().cast(), layout),
-            }
+            blocks::free_here(self.ptr.cast(), Layout::new::<PromiseCell<T>>());
         }
     }
 }

@@ -278,3 +278,31 @@ fn dropping_an_await_in_any_state_drops_the_promise_and_its_value() {
     .expect("the main task succeeds");
     assert_eq!(Rc::strong_count(&value), 1);
 }
+
+#[test]
+fn a_promise_can_be_made_and_dropped_in_different_runs_or_outside_any() {
+    use std::rc::Rc;
+
+    let value = Rc::new(());
+    // Made outside `run`, resolved and dropped inside.
+    let (p, r) = wait();
+    let v = value.clone();
+    let got = sim(async move {
+        r.fulfil(v);
+        let got = p.await?;
+        Ok(Rc::strong_count(&got))
+    });
+    assert_eq!(got, Ok(2));
+    assert_eq!(Rc::strong_count(&value), 1);
+    // Made inside one run, resolved in another, dropped outside any.
+    let (p, r) = sim(async { Ok(wait::<Rc<()>>()) }).expect("made");
+    let v = value.clone();
+    sim(async move {
+        r.fulfil(v);
+        Ok(())
+    })
+    .expect("resolved");
+    assert_eq!(p.state(), State::Fulfilled(&value));
+    drop(p);
+    assert_eq!(Rc::strong_count(&value), 1);
+}
