@@ -495,20 +495,32 @@ fn shutdown_gives_the_peer_eof_and_the_other_half_keeps_working() {
     );
 }
 
-#[test]
-fn dropping_a_stream_resets_the_connection_and_frees_its_socket() {
-    let (read, sockets) = run(Simulated::new(2), async {
+/// Connects a client, lets `abandon` do away with the server's side of
+/// the connection (it gets the listener and returns it if it keeps it),
+/// then reads on the client: the read's outcome and the server's sockets
+/// in use afterwards.
+fn read_after_the_server_abandons(
+    abandon: impl AsyncFnOnce(TcpListener) -> Result<Option<TcpListener>, Error> + 'static,
+) -> (Result<usize, NetError>, usize) {
+    run(Simulated::new(2), async {
         let (server, client, _, _) = two_stacks(Faults::none(), static_config(1));
         let listener = server.listen(PORT)?;
         let mut stream = client.connect(endpoint(1, PORT)).await?;
-        let accepted = listener.accept().await?;
-        drop(accepted);
+        let _kept = abandon(listener).await?;
         let mut buffer = [0u8; 8];
         let read = stream.read(&mut buffer).await;
         sleep(Duration::from_millis(10)).await?;
         Ok((read, server.stats().tcp_sockets))
     })
-    .unwrap();
+    .unwrap()
+}
+
+#[test]
+fn dropping_a_stream_resets_the_connection_and_frees_its_socket() {
+    let (read, sockets) = read_after_the_server_abandons(async |listener| {
+        drop(listener.accept().await?);
+        Ok(Some(listener))
+    });
     assert_eq!(read, Err(NetError::ConnectionReset));
     assert_eq!(
         sockets,
@@ -778,17 +790,10 @@ fn a_canceled_connect_gives_canceled_and_frees_its_socket() {
 
 #[test]
 fn dropping_a_listener_resets_connections_not_yet_accepted() {
-    let (read, sockets) = run(Simulated::new(1), async {
-        let (server, client, _, _) = two_stacks(Faults::none(), static_config(1));
-        let listener = server.listen(PORT)?;
-        let mut stream = client.connect(endpoint(1, PORT)).await?;
+    let (read, sockets) = read_after_the_server_abandons(async |listener| {
         drop(listener);
-        let mut buffer = [0u8; 8];
-        let read = stream.read(&mut buffer).await;
-        sleep(Duration::from_millis(10)).await?;
-        Ok((read, server.stats().tcp_sockets))
-    })
-    .unwrap();
+        Ok(None)
+    });
     assert_eq!(read, Err(NetError::ConnectionReset));
     assert_eq!(sockets, 0);
 }
