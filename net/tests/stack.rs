@@ -797,3 +797,33 @@ fn dropping_a_listener_resets_connections_not_yet_accepted() {
     assert_eq!(read, Err(NetError::ConnectionReset));
     assert_eq!(sockets, 0);
 }
+
+#[test]
+fn garbage_frames_are_dropped_and_counted_and_the_stack_keeps_serving() {
+    let (malformed, echoed) = run(Simulated::new(8), async {
+        let (server, client, server_end, client_end) = two_stacks(Faults::none(), static_config(1));
+        serve_echo(server.listen(PORT)?);
+        let noise = pattern(1000 * 1500, 99);
+        for (i, chunk) in noise.chunks(1500).enumerate() {
+            // Some frames too short for an Ethernet header, the others
+            // addressed to the server as IPv4 with random contents.
+            let len = if i % 10 == 0 {
+                i % 14
+            } else {
+                14 + (chunk[0] as usize * 5)
+            };
+            let mut frame = chunk[..len.min(chunk.len())].to_vec();
+            if frame.len() >= 14 {
+                frame[..6].copy_from_slice(&server_end.mac());
+                frame[12..14].copy_from_slice(&[0x08, 0x00]);
+            }
+            client_end.send(&frame).await;
+        }
+        let mut stream = client.connect(endpoint(1, PORT)).await?;
+        let echoed = echo_through(&mut stream, b"still serving").await?;
+        Ok((server.stats().rx_malformed, echoed))
+    })
+    .unwrap();
+    assert_eq!(malformed, 1000);
+    assert_eq!(echoed, b"still serving");
+}
