@@ -54,6 +54,9 @@ const SMALL: usize = 8;
 /// elements never move.
 struct Set<F: Future> {
     items: Vec<Branch<F>>,
+    /// How many items are `Running`: whether all are done is then known
+    /// without a pass over the items at every wake.
+    running: usize,
     /// The branches' wakers, built at the first poll.
     readiness: Option<Readiness>,
 }
@@ -64,11 +67,13 @@ impl<F: Future> Set<F> {
         I: IntoIterator,
         I::Item: IntoFuture<IntoFuture = F>,
     {
+        let items: Vec<_> = futures
+            .into_iter()
+            .map(|f| Branch::Running(f.into_future()))
+            .collect();
         Set {
-            items: futures
-                .into_iter()
-                .map(|f| Branch::Running(f.into_future()))
-                .collect(),
+            running: items.len(),
+            items,
             readiness: None,
         }
     }
@@ -82,11 +87,13 @@ impl<F: Future> Set<F> {
         let this = unsafe { self.get_unchecked_mut() };
         let n = this.items.len();
         let mut done = Vec::new();
+        let running = &mut this.running;
         let mut poll = |items: &mut Vec<Branch<F>>, i: usize, cx: &mut Context<'_>| {
             if let Branch::Running(f) = &mut items[i] {
                 // SAFETY: as above.
                 if let Poll::Ready(out) = unsafe { Pin::new_unchecked(f) }.poll(cx) {
                     items[i] = Branch::Done(out);
+                    *running -= 1;
                     done.push(i);
                 }
             }
@@ -120,14 +127,15 @@ impl<F: Future> Set<F> {
     /// drops it.
     fn cancel_running(self: Pin<&mut Self>, cx: &mut Context<'_>) {
         // SAFETY: as in `poll_running`.
-        let items = unsafe { &mut self.get_unchecked_mut().items };
-        for branch in items.iter_mut() {
+        let this = unsafe { self.get_unchecked_mut() };
+        for branch in this.items.iter_mut() {
             if let Branch::Running(f) = branch {
                 // SAFETY: as in `poll_running`; the result is ignored.
                 let _ = with_request(true, || unsafe { Pin::new_unchecked(f) }.poll(cx));
                 *branch = Branch::Gone;
             }
         }
+        this.running = 0;
     }
 
     fn take(self: Pin<&mut Self>, i: usize) -> Option<F::Output> {
@@ -143,7 +151,7 @@ impl<F: Future> Set<F> {
     }
 
     fn all_done(&self) -> bool {
-        self.items.iter().all(|b| !matches!(b, Branch::Running(_)))
+        self.running == 0
     }
 }
 

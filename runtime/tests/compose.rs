@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{Log, secs, sim};
+use common::{Log, ms, secs, sim};
 use std::collections::BTreeSet;
 use unikit_runtime::{
     Error, Promise, Runtime, Simulated, State, all, both, choose, join, nchoose, nchoose_split,
@@ -265,6 +265,38 @@ fn join_of_many_polls_only_the_branches_that_were_woken() {
     .unwrap();
     // Each branch: its first poll, then the poll after its timer fired.
     assert_eq!(polls.get(), 200);
+}
+
+#[test]
+fn join_of_thousands_polls_each_branch_again_only_when_woken() {
+    // More than 4096 branches: the woken ones are found through more than
+    // one summary word of the per-branch wakers.
+    let polls = std::rc::Rc::new(std::cell::Cell::new(0));
+    let p = polls.clone();
+    let n = 10_000u64;
+    sim(async move {
+        join((1..=n).map(|i| CountedSleep {
+            sleep: sleep(ms((i * 7919) % n + 1)),
+            polls: p.clone(),
+        }))
+        .await
+    })
+    .unwrap();
+    assert_eq!(u64::from(polls.get()), 2 * n);
+}
+
+#[test]
+fn all_of_thousands_keeps_the_order_of_its_branches() {
+    let n = 10_000u64;
+    let r = sim(async move {
+        // The last branches resolve first.
+        all((0..n).map(|i| async move {
+            sleep(ms(n - i)).await?;
+            Ok(i)
+        }))
+        .await
+    });
+    assert_eq!(r, Ok((0..n).collect()));
 }
 
 #[test]
