@@ -44,8 +44,7 @@ const INGRESS_BUDGET: usize = 64;
 
 impl State {
     /// One turn of the runner (see the module documentation). Returns when
-    /// the runner should be polled again: `None` when only a device event
-    /// or a socket operation can make progress.
+    /// the runner should run again.
     fn poll<N: Net>(&mut self, net: &N, cx: &mut Context<'_>) -> Wakeup {
         if !self
             .runner
