@@ -50,8 +50,8 @@ use crate::{Error, IpEndpoint};
 /// before it is aborted (Linux's `tcp_fin_timeout`).
 pub const ORPHAN_LINGER: Duration = Duration::from_secs(60);
 
-/// The first ephemeral port ([`Stack::connect`]'s local ports are
-/// 49152-65535, IANA's dynamic range).
+/// The ephemeral ports, [`Stack::connect`]'s local ports (IANA's dynamic
+/// range).
 const EPHEMERAL_PORTS: core::ops::RangeInclusive<u16> = 49152..=65535;
 
 /// The stack's state, shared by the runner and every socket handle.
@@ -130,14 +130,19 @@ pub(crate) fn smol_instant(instant: Instant) -> smoltcp::time::Instant {
 }
 
 fn runtime_instant(instant: smoltcp::time::Instant) -> Instant {
-    Instant::from_nanos(u64::try_from(instant.total_micros()).unwrap_or(0) * 1000)
+    Instant::from_nanos(
+        u64::try_from(instant.total_micros())
+            .unwrap_or(0)
+            .saturating_mul(1000),
+    )
 }
 
 impl<N: Net> Stack<N> {
     /// A stack on `device`, configured by `config`, and its runner task.
     /// `random_seed` seeds smoltcp's choices (initial sequence numbers,
     /// DHCP transaction ids) and the ephemeral ports: give each boot a
-    /// fresh one from the platform's random device.
+    /// fresh one from the platform's random device. One stack per device:
+    /// two would take each other's frames.
     ///
     /// # Panics
     /// Outside [`unikit_runtime::run`].
