@@ -169,15 +169,21 @@ impl TcpStream {
     /// Waits until the peer has acknowledged everything written so far.
     /// Cancelable.
     pub async fn flush(&mut self) -> Result<(), Error> {
+        let shut_down = self.shut_down;
         poll_fn(|cx| {
             if cancel_requested() {
                 return Poll::Ready(Err(Error::Canceled));
             }
             self.with_socket(|socket| {
-                if socket.send_queue() == 0 {
+                if socket.state() == tcp::State::Closed {
+                    // Closed after our FIN: all was delivered; else reset.
+                    Poll::Ready(if shut_down {
+                        Ok(())
+                    } else {
+                        Err(Error::ConnectionReset)
+                    })
+                } else if socket.send_queue() == 0 {
                     Poll::Ready(Ok(()))
-                } else if socket.state() == tcp::State::Closed {
-                    Poll::Ready(Err(Error::ConnectionReset))
                 } else {
                     socket.register_send_waker(cx.waker());
                     Poll::Pending
@@ -189,8 +195,12 @@ impl TcpStream {
 
     /// Closes the sending half: a FIN follows the data already written,
     /// and the peer reads end of stream after it. Reading goes on until
-    /// the peer closes its half. Does not wait.
+    /// the peer closes its half. Does not wait; shutting down again does
+    /// nothing.
     pub async fn shutdown(&mut self) -> Result<(), Error> {
+        if self.shut_down {
+            return Ok(());
+        }
         self.shut_down = true;
         let mut state = self.shared.borrow_mut();
         let socket = state.sockets.get_mut::<tcp::Socket>(self.handle);

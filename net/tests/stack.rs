@@ -469,6 +469,13 @@ fn shutdown_gives_the_peer_eof_and_the_other_half_keeps_working() {
             }
             // The client shut down its half; ours still sends.
             stream.write_all(b"reply after your EOF").await?;
+            stream.shutdown().await?;
+            stream.flush().await?;
+            sleep(Duration::from_millis(10)).await?;
+            // Both FINs acknowledged: flushing, shutting down again and
+            // closing a finished connection all succeed.
+            stream.flush().await?;
+            stream.shutdown().await?;
             stream.close().await?;
             Ok(request)
         });
