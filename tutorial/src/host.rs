@@ -7,6 +7,7 @@ use core::future::Future;
 use core::pin::Pin;
 use unikit_runtime::Error;
 use unikit_runtime::devices::host::Devices;
+use unikit_runtime::devices::net::Net;
 
 /// A unikernel bound to its devices, ready to run.
 pub type Bound = Pin<Box<dyn Future<Output = Result<(), Error>>>>;
@@ -42,6 +43,22 @@ pub fn bind(name: &str, d: Devices) -> Option<Bound> {
         "speaking_clock" => Box::pin(speaking_clock::start(d.time, d.mclock, d.pclock, d.args)),
         "timeout1" => Box::pin(timeout1::start(d.time, d.random)),
         "timeout2" => Box::pin(timeout2::start(d.time, d.random)),
+        _ => return None,
+    })
+}
+
+/// The network unikernels: they also need a [`Net`] device, so
+/// [`bind_network`] binds them.
+pub const NETWORK_NAMES: &[&str] = &["http", "network", "udp_echo"];
+
+/// The network unikernel `name` bound to `d` and the network device `net`,
+/// or `None` for an unknown name.
+pub fn bind_network<N: Net>(name: &str, d: Devices, net: N) -> Option<Bound> {
+    use crate::*;
+    Some(match name {
+        "http" => Box::pin(http::start(net, d.args, d.random)),
+        "network" => Box::pin(network::start(net, d.args, d.random)),
+        "udp_echo" => Box::pin(udp_echo::start(net, d.args, d.random)),
         _ => return None,
     })
 }

@@ -17,6 +17,9 @@
 //! | [`speaking_clock`] | every second, the elapsed nanoseconds and the wall time |
 //! | [`prng`] | 32 random bytes in hex and one random number of each width |
 //! | [`mailbox`] | seed 003: a bounded stream, an MVar and a condition between a producer and a consumer |
+//! | [`network`] | MirageOS's device-usage/network: a TCP service logging and echoing what it reads |
+//! | [`udp_echo`] | sends every UDP datagram back |
+//! | [`http`] | HTTP/1.1 with keep-alive: `hello mirage world!` at `/`, 404 elsewhere |
 //!
 //! Each module's `start` is the unikernel; the kernel binds it in
 //! `kernel/src/bin/<name>.rs` and the host program in `src/bin/host.rs`.
@@ -31,11 +34,14 @@ pub mod heads1;
 pub mod heads2;
 pub mod hello;
 pub mod hello_key;
+pub mod http;
 pub mod mailbox;
+pub mod network;
 pub mod prng;
 pub mod speaking_clock;
 pub mod timeout1;
 pub mod timeout2;
+pub mod udp_echo;
 
 #[cfg(feature = "host")]
 pub mod host;

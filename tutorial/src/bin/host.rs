@@ -2,7 +2,8 @@
 //!
 //! ```text
 //! cargo run -p unikit-tutorial -- <unikernel> [--simulated <seed>]
-//!     [--type <seconds>=<line>]... [--log <level>] [-- key=value...]
+//!     [--type <seconds>=<line>]... [--log <level>] [--tap <name>]
+//!     [-- key=value...]
 //! ```
 //!
 //! On real time (the default) the unikernel sleeps for real and reads the
@@ -10,22 +11,31 @@
 //! the clock jumps from one timer to the next, random numbers come from the
 //! seed, and console input is the `--type` lines, each typed at its
 //! simulated time; the same seed prints the same output, timestamps
-//! included. The exit status is 0 when the unikernel returns `Ok`, 1 when
+//! included. The network unikernels (`network`, `udp_echo`, `http`) run on
+//! real time over a TAP device (`--tap NAME`, root only; configure the host
+//! side with `ip`, give the unikernel a static address with `-- ipv4=`).
+//! The exit status is 0 when the unikernel returns `Ok`, 1 when
 //! it fails, 2 for a usage error.
 
 use std::process::ExitCode;
 use std::time::Duration;
+use unikit_net::host::Tap;
 use unikit_runtime::devices::host::{Devices, HostArgs, install_logger};
 use unikit_runtime::{RealTime, Runtime, Simulated};
-use unikit_tutorial::host::{NAMES, bind};
+use unikit_tutorial::host::{NAMES, NETWORK_NAMES, bind, bind_network};
 
-const USAGE: &str = "usage: unikit-tutorial <unikernel> [--simulated <seed>] [--type <seconds>=<line>]... [--log <level>] [-- key=value...]";
+const USAGE: &str = "usage: unikit-tutorial <unikernel> [--simulated <seed>] [--type <seconds>=<line>]... [--log <level>] [--tap <name>] [-- key=value...]";
+
+/// The MAC address of the host program's TAP device: locally administered
+/// (bit 1 of the first byte), so it never clashes with a vendor's.
+const TAP_MAC: [u8; 6] = [0x02, 0x00, 0x00, 0x75, 0x6b, 0x01];
 
 struct Options {
     name: String,
     seed: Option<u64>,
     script: Vec<(Duration, String)>,
     level: log::LevelFilter,
+    tap: Option<String>,
     args: Vec<String>,
 }
 
@@ -35,6 +45,7 @@ fn parse(mut argv: impl Iterator<Item = String>) -> Result<Options, String> {
         seed: None,
         script: Vec::new(),
         level: log::LevelFilter::Info,
+        tap: None,
         args: Vec::new(),
     };
     while let Some(arg) = argv.next() {
@@ -65,6 +76,7 @@ fn parse(mut argv: impl Iterator<Item = String>) -> Result<Options, String> {
                     format!("`--log` expects one of error, warn, info, debug, trace, got `{level}`")
                 })?;
             }
+            "--tap" => options.tap = Some(value("a TAP interface name")?),
             "--" => options.args.extend(argv.by_ref()),
             name if !name.starts_with('-') && options.name.is_empty() => {
                 options.name = name.to_owned()
@@ -74,6 +86,16 @@ fn parse(mut argv: impl Iterator<Item = String>) -> Result<Options, String> {
     }
     if options.name.is_empty() {
         return Err("missing the unikernel to run".to_owned());
+    }
+    let network = NETWORK_NAMES.contains(&options.name.as_str());
+    if network && (options.tap.is_none() || options.seed.is_some()) {
+        return Err(format!(
+            "`{}` needs a network: `--tap <name>` on real time (root; not with --simulated)",
+            options.name
+        ));
+    }
+    if !network && options.tap.is_some() {
+        return Err(format!("`{}` uses no network; drop `--tap`", options.name));
     }
     Ok(options)
 }
@@ -98,11 +120,22 @@ fn main() -> ExitCode {
         Some(seed) => Devices::simulated(seed, args, options.script),
         None => Devices::real_time(args),
     };
-    let Some(unikernel) = bind(&options.name, devices) else {
+    let bound = match &options.tap {
+        Some(name) => match Tap::open(name, TAP_MAC) {
+            Ok(tap) => bind_network(&options.name, devices, tap),
+            Err(error) => {
+                eprintln!("unikit-tutorial: {error}");
+                return ExitCode::from(1);
+            }
+        },
+        None => bind(&options.name, devices),
+    };
+    let Some(unikernel) = bound else {
         eprintln!(
-            "unikit-tutorial: no unikernel called `{}`\nunikernels: {}",
+            "unikit-tutorial: no unikernel called `{}`\nunikernels: {} {}",
             options.name,
-            NAMES.join(" ")
+            NAMES.join(" "),
+            NETWORK_NAMES.join(" ")
         );
         return ExitCode::from(2);
     };
