@@ -7,6 +7,11 @@
 //! returns [`Error::Canceled`] having read or written nothing, so the
 //! stream stays usable.
 //!
+//! One task at a time may wait to read a stream, and one to write it
+//! (smoltcp keeps one waker per direction); [`TcpStream::split`] gives the
+//! two halves to two futures. Any number of tasks may wait in
+//! [`TcpListener::accept`].
+//!
 //! Ending a connection:
 //!
 //! * [`TcpStream::shutdown`] sends FIN after the data already written: the

@@ -5,6 +5,10 @@
 //! Datagrams arriving when the receive queue is full are dropped, as UDP
 //! allows; [`UdpSocket::send_to`] waits for room instead. Datagrams are
 //! never fragmented: one must fit in one Ethernet frame.
+//!
+//! One task at a time may wait in `recv_from`, and one in `send_to`
+//! (smoltcp keeps one waker per direction: a second waiter would replace
+//! the first, which would then not be woken).
 
 use alloc::format;
 use alloc::rc::Rc;
