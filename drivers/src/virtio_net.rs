@@ -199,8 +199,9 @@ pub struct VirtioNet<H: Hal> {
 
 impl<H: Hal> VirtioNet<H> {
     /// Starts the card at `address` (already enabled for memory decoding
-    /// and bus mastering) and fills its receive queue.
-    pub fn new(address: PciAddress) -> Result<Self, InitError> {
+    /// and bus mastering) and fills its receive queue. Boxed: the queues'
+    /// bookkeeping is kilobytes, not to be moved around on the stack.
+    pub fn new(address: PciAddress) -> Result<Box<Self>, InitError> {
         let mut root = PciRoot::new(pci::PortIo);
         let transport = PciTransport::new::<H, _>(&mut root, pci::to_device_function(address))
             .map_err(InitError::Transport)?;
@@ -209,7 +210,7 @@ impl<H: Hal> VirtioNet<H> {
         let header_len = raw
             .fill_buffer_header(&mut probe)
             .map_err(InitError::Device)?;
-        let mut net = VirtioNet {
+        let mut net = Box::new(VirtioNet {
             raw,
             header_len,
             rx_queued: Slots::new(),
@@ -218,7 +219,7 @@ impl<H: Hal> VirtioNet<H> {
             tx_free: (0..QUEUE_SIZE)
                 .map(|_| vec![0u8; BUFFER_LEN].into_boxed_slice())
                 .collect(),
-        };
+        });
         for _ in 0..QUEUE_SIZE {
             net.queue_receive(vec![0u8; BUFFER_LEN].into_boxed_slice())
                 .map_err(InitError::Device)?;
@@ -339,8 +340,16 @@ mod tests {
 
     #[test]
     fn impossible_lengths_are_malformed() {
-        assert_eq!(frame_range(12, 13, BUFFER_LEN), None, "shorter than a header");
-        assert_eq!(frame_range(12, MAX_FRAME_LEN + 1, BUFFER_LEN), None, "over MTU");
+        assert_eq!(
+            frame_range(12, 13, BUFFER_LEN),
+            None,
+            "shorter than a header"
+        );
+        assert_eq!(
+            frame_range(12, MAX_FRAME_LEN + 1, BUFFER_LEN),
+            None,
+            "over MTU"
+        );
         assert_eq!(frame_range(12, 1000, 1000), None, "beyond the buffer");
         assert_eq!(frame_range(usize::MAX, 60, BUFFER_LEN), None, "overflow");
     }

@@ -10,7 +10,7 @@
 //! interrupts disabled, so an interrupt handler (which runs with interrupts
 //! disabled on this single core) never finds one held.
 
-use crate::acpi::InterruptTopology;
+use crate::acpi::{InterruptTopology, IsaRoute};
 use crate::memory;
 use spin::mutex::SpinMutex;
 use unikit_drivers::pic;
@@ -26,6 +26,8 @@ pub mod vectors {
     pub const PIT: u8 = 0x21;
     /// COM1's IRQ4 through the I/O APIC.
     pub const SERIAL: u8 = 0x24;
+    /// The virtio-net card's PCI INTx line through the I/O APIC.
+    pub const NET: u8 = 0x28;
     /// Where the masked legacy PICs are moved (their spurious IRQ7/15 land
     /// at +7 and +15).
     pub const LEGACY_PIC_BASE: u8 = 0xe0;
@@ -98,10 +100,34 @@ pub fn init(topology: InterruptTopology, timer_mode: LapicTimerMode) {
 /// Routes ISA IRQ `irq` to `vector` on this CPU and unmasks it, with the
 /// polarity and trigger mode of its interrupt source override.
 pub fn route_isa_irq(irq: u8, vector: u8) {
-    let Some(topology) = TOPOLOGY.get() else {
-        return;
-    };
-    let route = topology.isa_route(irq);
+    if let Some(topology) = TOPOLOGY.get() {
+        program(topology, topology.isa_route(irq), vector);
+    }
+}
+
+/// Routes the PCI INTx line the firmware wrote into a function's interrupt
+/// line register (an ISA IRQ number) to `vector`, and returns the route.
+///
+/// A PCI interrupt is level-triggered; when the MADT overrides the line,
+/// its polarity is the one to follow, since it describes the I/O APIC's
+/// input rather than the pin's electrical level (active-low on the bus).
+/// QEMU's PC overrides IRQs 5, 9, 10 and 11 as level, active-high: its
+/// PIIX inverts the PCI lines before the I/O APIC. A line with no override
+/// (or an edge one, which a PCI line cannot be) gets PCI's own defaults,
+/// level and active-low.
+pub fn route_pci_irq(line: u8, vector: u8) -> Option<IsaRoute> {
+    let topology = TOPOLOGY.get()?;
+    let mut route = topology.isa_route(line);
+    if !route.level_triggered {
+        route.level_triggered = true;
+        route.active_low = true;
+    }
+    program(topology, route, vector);
+    Some(route)
+}
+
+/// Programs and unmasks the I/O APIC entry of `route`.
+fn program(topology: &InterruptTopology, route: IsaRoute, vector: u8) {
     let input = (route.gsi - topology.io_apic_gsi_base) as u8;
     without_interrupts(|| {
         let mut io = IO_APIC.lock();

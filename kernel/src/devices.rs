@@ -2,6 +2,7 @@
 //! kernel's drivers. [`Devices`] bundles them with the same field names as
 //! the host's bundle, so binding a unikernel reads the same on both.
 
+use crate::net::{self, KernelNet};
 use crate::{args, console, events, random, serial_input, wall_clock};
 use alloc::rc::Rc;
 use alloc::string::String;
@@ -109,7 +110,8 @@ impl Args for KernelArgs {
     }
 }
 
-/// Every device of a kernel image.
+/// Every device of a kernel image. The network card is not probed at
+/// boot: [`Devices::net`] looks for it on first use.
 #[derive(Clone, Debug, Default)]
 pub struct Devices {
     /// Sleeping.
@@ -124,4 +126,13 @@ pub struct Devices {
     pub random: KernelRandom,
     /// Runtime arguments.
     pub args: KernelArgs,
+}
+
+impl Devices {
+    /// The network card: the first virtio-net card on PCI, started on the
+    /// first call (later calls return the same card). With none, an error
+    /// telling the user to boot with `--net user`.
+    pub fn net(&self) -> Result<KernelNet, Error> {
+        net::open()
+    }
 }

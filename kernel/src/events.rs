@@ -17,6 +17,8 @@ use x86_64::instructions::interrupts;
 pub static ALARM: InterruptSignal = InterruptSignal::new();
 /// The serial port received bytes.
 pub static SERIAL_INPUT: InterruptSignal = InterruptSignal::new();
+/// The network card used some of its buffers (frames received or sent).
+pub static NET: InterruptSignal = InterruptSignal::new();
 
 /// Halts until an interrupt arrives, unless an event is already raised.
 /// Returns with interrupts enabled.

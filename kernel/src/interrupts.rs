@@ -5,7 +5,7 @@
 //! with interrupts disabled.
 
 use crate::apic::{self, vectors};
-use crate::{events, serial_input};
+use crate::{events, net, serial_input};
 use core::sync::atomic::{AtomicU64, Ordering};
 use x86_64::structures::idt::{InterruptDescriptorTable, InterruptStackFrame};
 
@@ -17,6 +17,7 @@ pub fn install(idt: &mut InterruptDescriptorTable) {
     idt[vectors::LAPIC_TIMER].set_handler_fn(alarm);
     idt[vectors::PIT].set_handler_fn(alarm);
     idt[vectors::SERIAL].set_handler_fn(serial);
+    idt[vectors::NET].set_handler_fn(network);
     idt[vectors::APIC_ERROR].set_handler_fn(apic_error);
     idt[vectors::SPURIOUS].set_handler_fn(spurious);
     idt[vectors::LEGACY_PIC_BASE + 7].set_handler_fn(spurious);
@@ -39,6 +40,15 @@ extern "x86-interrupt" fn alarm(_frame: InterruptStackFrame) {
 extern "x86-interrupt" fn serial(_frame: InterruptStackFrame) {
     serial_input::on_interrupt();
     events::SERIAL_INPUT.raise();
+    apic::end_of_interrupt();
+}
+
+/// The card's line is level-triggered: reading its ISR status lowers it,
+/// and must come before the end-of-interrupt, or the line still asserted
+/// would deliver the interrupt again at once.
+extern "x86-interrupt" fn network(_frame: InterruptStackFrame) {
+    net::acknowledge_interrupt();
+    events::NET.raise();
     apic::end_of_interrupt();
 }
 

@@ -28,6 +28,8 @@
 //! report and exits with its own status, as tabled in
 //! `unikit_drivers::qemu_exit::ExitStatus`.
 //!
+//! The network card is probed on first use, not at boot ([`net`]).
+//!
 //! [`selftest`] runs named in-guest checks for the test images.
 //!
 //! The crate is `no_std`, but its pure parts (log format, clock arithmetic,
@@ -53,6 +55,7 @@ pub mod heap;
 pub mod interrupts;
 pub mod logger;
 pub mod memory;
+pub mod net;
 #[cfg(target_os = "none")]
 mod panic;
 pub mod platform;

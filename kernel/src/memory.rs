@@ -18,7 +18,7 @@ use x86_64::instructions::interrupts::without_interrupts;
 use x86_64::registers::control::Cr3;
 use x86_64::structures::paging::{
     FrameAllocator, Mapper, OffsetPageTable, Page, PageTable, PageTableFlags, PageTableIndex,
-    PhysFrame, Size4KiB,
+    PhysFrame, Size4KiB, Translate,
 };
 use x86_64::{PhysAddr, VirtAddr};
 
@@ -91,6 +91,20 @@ pub fn init(physical_memory_offset: u64, regions: &MemoryRegions) {
 /// The virtual address at which physical address `phys` is mapped.
 pub fn phys_to_virt(phys: u64) -> u64 {
     PHYSICAL_MEMORY_OFFSET.load(Ordering::Relaxed) + phys
+}
+
+/// The physical address behind virtual address `virt`, found by walking
+/// the page tables (`None` when unmapped). Heap memory lies in the linear
+/// mapping, so a heap buffer's bytes are physically contiguous; a device
+/// driver checks that with both ends of a buffer it shares for DMA.
+pub fn virt_to_phys(virt: u64) -> Option<u64> {
+    let virt = VirtAddr::try_new(virt).ok()?;
+    without_interrupts(|| {
+        let _mmio = MMIO.lock();
+        // SAFETY: the MMIO lock is held.
+        let table = unsafe { active_page_table() };
+        table.translate_addr(virt).map(PhysAddr::as_u64)
+    })
 }
 
 /// Why device memory could not be mapped.
