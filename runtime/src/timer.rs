@@ -466,9 +466,12 @@ mod tests {
 
     #[test]
     fn timers_due_at_a_late_expiry_fire_in_deadline_order_ties_in_arming_order() {
-        struct Tag;
+        /// A waker told apart from the others by its address.
+        struct Tag(core::sync::atomic::AtomicBool);
         impl alloc::task::Wake for Tag {
-            fn wake(self: alloc::sync::Arc<Self>) {}
+            fn wake(self: alloc::sync::Arc<Self>) {
+                self.0.store(true, core::sync::atomic::Ordering::Relaxed);
+            }
         }
         let mut timers = Timers::default();
         // Deadlines over three levels, with many ties; an expiry on time
@@ -482,7 +485,7 @@ mod tests {
             rng ^= rng >> 7;
             rng ^= rng << 17;
             let deadline = 1_000 + (rng % 2_000) * 1_500;
-            let waker = Waker::from(alloc::sync::Arc::new(Tag));
+            let waker = Waker::from(alloc::sync::Arc::new(Tag(Default::default())));
             armed.push((deadline, waker.data()));
             timers.insert(Instant::from_nanos(deadline), waker);
         }
