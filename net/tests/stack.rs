@@ -834,3 +834,65 @@ fn garbage_frames_are_dropped_and_counted_and_the_stack_keeps_serving() {
     assert_eq!(malformed, 1000);
     assert_eq!(echoed, b"still serving");
 }
+
+#[test]
+fn a_datagram_longer_than_the_buffer_is_reported_and_the_next_one_received() {
+    let outcomes = run(Simulated::new(1), async {
+        let (server, client, _, _) = two_stacks(Faults::none(), static_config(1));
+        let receiver = server.bind_udp(PORT)?;
+        let sender = client.bind_udp(0)?;
+        sender.send_to(b"far too long", endpoint(1, PORT)).await?;
+        sender.send_to(b"fits", endpoint(1, PORT)).await?;
+        let mut small = [0u8; 4];
+        let first = receiver.recv_from(&mut small).await.map(|(len, _)| len);
+        let second = receiver.recv_from(&mut small).await.map(|(len, _)| len);
+        Ok((first, second, small))
+    })
+    .unwrap();
+    assert!(
+        matches!(&outcomes.0, Err(NetError::InvalidArgument(m)) if m.contains("longer than the 4-byte buffer")),
+        "{:?}",
+        outcomes.0
+    );
+    assert_eq!((outcomes.1, &outcomes.2), (Ok(4), b"fits"));
+}
+
+#[test]
+fn connecting_without_an_address_has_no_route() {
+    let outcome = run(Simulated::new(1), async {
+        let (a, _) = MemoryLink::pair(Faults::none());
+        let stack = Stack::new(a, Config::default(), 1);
+        Ok(stack.connect(endpoint(1, PORT)).await.map(drop))
+    })
+    .unwrap();
+    assert_eq!(outcome, Err(NetError::NoRoute));
+}
+
+/// Echoes one message through any `embedded-io-async` stream.
+async fn ping_pong(
+    stream: &mut (impl embedded_io_async::Read + embedded_io_async::Write),
+) -> Result<Vec<u8>, String> {
+    stream
+        .write_all(b"through embedded-io")
+        .await
+        .map_err(|e| format!("{e:?}"))?;
+    stream.flush().await.map_err(|e| format!("{e:?}"))?;
+    let mut reply = [0u8; 19];
+    stream
+        .read_exact(&mut reply)
+        .await
+        .map_err(|e| format!("{e:?}"))?;
+    Ok(reply.to_vec())
+}
+
+#[test]
+fn tcp_streams_work_through_embedded_io_async() {
+    let reply = run(Simulated::new(1), async {
+        let (server, client, _, _) = two_stacks(Faults::none(), static_config(1));
+        serve_echo(server.listen(PORT)?);
+        let mut stream = client.connect(endpoint(1, PORT)).await?;
+        Ok(ping_pong(&mut stream).await)
+    })
+    .unwrap();
+    assert_eq!(reply.unwrap(), b"through embedded-io");
+}
