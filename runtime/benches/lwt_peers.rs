@@ -476,7 +476,7 @@ fn main() {
         .unwrap_or(1.0);
     let count = |n: usize| ((n as f64 * scale) as usize).max(1);
 
-    println!("# unikit-runtime (RealTime), ns/op, best of 3");
+    println!("# unikit-runtime (RealTime), wall-clock ns/op, best of 3");
     let mut ours = Vec::new();
     for (case, n) in CASES {
         let n = count(n);
@@ -485,7 +485,7 @@ fn main() {
         ours.push(ns);
     }
 
-    println!("# tokio 1.54.1 current_thread, ns/op, best of 3");
+    println!("# tokio 1.54.1 current_thread, wall-clock ns/op, best of 3");
     let mut tokio = Vec::new();
     for (case, n) in CASES {
         let n = count(n);
@@ -497,7 +497,7 @@ fn main() {
     let lwt = lwt(scale);
     match &lwt {
         Ok(results) => {
-            println!("# lwt (OCaml, lwt.unix), ns/op, best of 3");
+            println!("# lwt (OCaml, lwt.unix), wall-clock ns/op, best of 3");
             for (case, ns) in &results.ns_per_op {
                 println!("{case} {:.2}", ns.wall);
             }
