@@ -9,7 +9,8 @@
 //!
 //! [`Config::from_args`] reads the runtime arguments a unikernel is started
 //! with: `ipv4=10.0.0.2/24 ipv4-gateway=10.0.0.1 dns=1.1.1.1,8.8.8.8`;
-//! without `ipv4` the address comes from DHCP.
+//! without `ipv4` the address comes from DHCP. `tcp-buffer=65536` sizes
+//! the TCP buffers (the window, so the throughput on a link with latency).
 
 use alloc::format;
 use alloc::vec::Vec;
@@ -92,7 +93,9 @@ impl Config {
     /// * `ipv4=ADDRESS/PREFIX` (like `10.0.0.2/24`): a static address;
     ///   absent, DHCP;
     /// * `ipv4-gateway=ADDRESS`: the default gateway (needs `ipv4`);
-    /// * `dns=ADDRESS[,ADDRESS...]`: DNS servers (needs `ipv4`).
+    /// * `dns=ADDRESS[,ADDRESS...]`: DNS servers (needs `ipv4`);
+    /// * `tcp-buffer=BYTES`: [`Config::tcp_buffer_size`], from
+    ///   [`MIN_TCP_BUFFER`] to [`MAX_TCP_BUFFER`].
     ///
     /// A value that does not parse is an [`Error::InvalidArgument`] naming
     /// the key, the value and what was expected.
@@ -123,12 +126,33 @@ impl Config {
                 },
             },
         };
+        let defaults = Config::default();
+        let tcp_buffer_size = match args.get("tcp-buffer") {
+            None => defaults.tcp_buffer_size,
+            Some(value) => value
+                .parse()
+                .ok()
+                .filter(|size| (MIN_TCP_BUFFER..=MAX_TCP_BUFFER).contains(size))
+                .ok_or_else(|| {
+                    Error::invalid(format!(
+                        "tcp-buffer={value}: expected a size in bytes from {MIN_TCP_BUFFER} to {MAX_TCP_BUFFER}"
+                    ))
+                })?,
+        };
         Ok(Config {
             ipv4,
-            ..Config::default()
+            tcp_buffer_size,
+            ..defaults
         })
     }
 }
+
+/// The smallest `tcp-buffer` [`Config::from_args`] takes (a few segments).
+pub const MIN_TCP_BUFFER: usize = 4096;
+
+/// The largest `tcp-buffer` [`Config::from_args`] takes (every socket has
+/// two).
+pub const MAX_TCP_BUFFER: usize = 4 * 1024 * 1024;
 
 fn parse_cidr(value: &str) -> Result<Ipv4Cidr, Error> {
     let expected = || {

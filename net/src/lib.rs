@@ -73,7 +73,7 @@ mod udp;
 #[cfg(feature = "std")]
 pub mod host;
 
-pub use config::{Config, Ipv4Config};
+pub use config::{Config, Ipv4Config, MAX_TCP_BUFFER, MIN_TCP_BUFFER};
 pub use error::Error;
 pub use smoltcp::wire::{IpAddress, IpEndpoint, Ipv4Address, Ipv4Cidr};
 pub use stack::{Stack, StackStats};

@@ -589,6 +589,10 @@ fn config_from(args: &[&str]) -> Result<Config, NetError> {
 #[test]
 fn config_from_args_reads_a_static_address_gateway_and_dns() {
     assert_eq!(config_from(&[]).unwrap().ipv4, Ipv4Config::Dhcp);
+    assert_eq!(
+        config_from(&["tcp-buffer=65536"]).unwrap().tcp_buffer_size,
+        65536
+    );
     let config = config_from(&[
         "ipv4=10.0.0.2/24",
         "ipv4-gateway=10.0.0.1",
@@ -623,6 +627,12 @@ fn config_from_args_errors_name_the_key_and_what_was_expected() {
     );
     assert!(message(&["ipv4=10.0.0.2/24", "dns=1.1.1.1,x"]).starts_with("dns=x: expected"));
     assert!(message(&["dns=1.1.1.1"]).starts_with("dns needs a static address"));
+    for bad in ["tcp-buffer=100", "tcp-buffer=big", "tcp-buffer=8388608"] {
+        assert!(
+            message(&[bad]).ends_with(": expected a size in bytes from 4096 to 4194304"),
+            "{bad}"
+        );
+    }
     let args = HostArgs::parse(&["ipv4=nonsense"]).unwrap();
     assert_eq!(args.get("ipv4"), Some("nonsense"));
 }
