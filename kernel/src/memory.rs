@@ -27,6 +27,9 @@ const PAGE_SIZE: u64 = 4096;
 const MAX_FRAME_REGIONS: usize = 16;
 
 static PHYSICAL_MEMORY_OFFSET: AtomicU64 = AtomicU64::new(0);
+/// The end of the highest usable RAM region: the linear mapping covers
+/// every physical address below it.
+static USABLE_RAM_END: AtomicU64 = AtomicU64::new(0);
 
 /// Where [`map_mmio`] gets page-table frames and places mappings.
 struct MmioMapper {
@@ -69,6 +72,13 @@ static MMIO: SpinMutex<MmioMapper> = SpinMutex::new(MmioMapper {
 /// usable region but the largest (the heap's) for page-table frames.
 pub fn init(physical_memory_offset: u64, regions: &MemoryRegions) {
     PHYSICAL_MEMORY_OFFSET.store(physical_memory_offset, Ordering::Relaxed);
+    let ram_end = regions
+        .iter()
+        .filter(|region| region.kind == MemoryRegionKind::Usable)
+        .map(|region| region.end)
+        .max()
+        .unwrap_or(0);
+    USABLE_RAM_END.store(ram_end, Ordering::Relaxed);
     let largest = crate::heap::largest_usable_region(regions).map(|(start, _)| start);
     without_interrupts(|| {
         let mut mmio = MMIO.lock();
@@ -93,11 +103,16 @@ pub fn phys_to_virt(phys: u64) -> u64 {
     PHYSICAL_MEMORY_OFFSET.load(Ordering::Relaxed) + phys
 }
 
-/// The physical address behind virtual address `virt`, found by walking
-/// the page tables (`None` when unmapped). Heap memory lies in the linear
-/// mapping, so a heap buffer's bytes are physically contiguous; a device
-/// driver checks that with both ends of a buffer it shares for DMA.
+/// The physical address behind virtual address `virt` (`None` when
+/// unmapped): a subtraction inside the linear mapping of RAM (where the
+/// heap lies, so a heap buffer's bytes are physically contiguous), a walk
+/// of the page tables elsewhere. A device driver translates both ends of a
+/// buffer it shares for DMA to check it is contiguous.
 pub fn virt_to_phys(virt: u64) -> Option<u64> {
+    let linear = virt.checked_sub(PHYSICAL_MEMORY_OFFSET.load(Ordering::Relaxed));
+    if let Some(phys) = linear.filter(|&phys| phys < USABLE_RAM_END.load(Ordering::Relaxed)) {
+        return Some(phys);
+    }
     let virt = VirtAddr::try_new(virt).ok()?;
     without_interrupts(|| {
         let _mmio = MMIO.lock();

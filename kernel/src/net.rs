@@ -165,10 +165,14 @@ impl State {
     }
 }
 
-fn keep_waker(slot: &mut Option<Waker>, waker: &Waker) {
+/// Keeps `waker` in `slot`; returns the waker it replaces, to be dropped
+/// once the lock is released (dropping a task's last waker may drop the
+/// task, and with it a frame whose drop takes the lock).
+#[must_use]
+fn keep_waker(slot: &mut Option<Waker>, waker: &Waker) -> Option<Waker> {
     match slot {
-        Some(kept) if kept.will_wake(waker) => {}
-        _ => *slot = Some(waker.clone()),
+        Some(kept) if kept.will_wake(waker) => None,
+        _ => slot.replace(waker.clone()),
     }
 }
 
@@ -317,13 +321,14 @@ impl Net for KernelNet {
 
     fn poll_receive(&self, cx: &mut Context<'_>) -> Poll<KernelRxFrame> {
         let mut state = self.shared.state.lock();
-        loop {
+        let mut replaced = None;
+        let poll = 'look: loop {
             while let Some(received) = state.device.receive() {
                 match received {
                     Received::Frame(buffer) => {
                         state.stats.rx_packets += 1;
                         state.stats.rx_bytes += buffer.len() as u64;
-                        return Poll::Ready(KernelRxFrame {
+                        break 'look Poll::Ready(KernelRxFrame {
                             buffer: Some(buffer),
                             shared: self.shared,
                         });
@@ -331,24 +336,31 @@ impl Net for KernelNet {
                     Received::Malformed => state.stats.rx_dropped += 1,
                 }
             }
-            keep_waker(&mut state.receiver, cx.waker());
+            replaced = keep_waker(&mut state.receiver, cx.waker()).or(replaced);
             if !state.signal_raised(&self.shared.wake_waiters) {
-                return Poll::Pending;
+                break Poll::Pending;
             }
-        }
+        };
+        drop(state);
+        drop(replaced);
+        poll
     }
 
     fn poll_transmit_ready(&self, cx: &mut Context<'_>) -> Poll<()> {
         let mut state = self.shared.state.lock();
-        loop {
+        let mut replaced = None;
+        let poll = loop {
             if state.device.can_transmit() {
-                return Poll::Ready(());
+                break Poll::Ready(());
             }
-            keep_waker(&mut state.sender, cx.waker());
+            replaced = keep_waker(&mut state.sender, cx.waker()).or(replaced);
             if !state.signal_raised(&self.shared.wake_waiters) {
-                return Poll::Pending;
+                break Poll::Pending;
             }
-        }
+        };
+        drop(state);
+        drop(replaced);
+        poll
     }
 
     fn transmit<R>(&self, len: usize, fill: impl FnOnce(&mut [u8]) -> R) -> R {
