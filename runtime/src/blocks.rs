@@ -4,7 +4,9 @@
 //! pair's, per promise cell), and on bare metal the global allocator may be
 //! slow (a linked-list allocator searches its free list). Each executor
 //! therefore keeps the blocks of freed tasks and cells, sorted in
-//! size classes of 8 bytes up to 1 KiB, and hands them out again to tasks
+//! size classes of 8 bytes up to 1 KiB (each class an intrusive list
+//! threaded through its free blocks, so keeping and reusing a block is a
+//! few loads and stores), and hands them out again to tasks
 //! of the same class: a program that spawns and finishes tasks at a steady
 //! rate stops calling the global allocator. At most [`KEEP`] blocks per
 //! class are kept; the rest, larger blocks and blocks aligned beyond 16
@@ -20,8 +22,7 @@
 
 use alloc::alloc::{Layout, alloc, dealloc, handle_alloc_error};
 use alloc::boxed::Box;
-use alloc::vec::Vec;
-use core::cell::RefCell;
+use core::cell::Cell;
 use core::ptr::NonNull;
 
 use crate::executor;
@@ -38,13 +39,51 @@ const KEEP: usize = 256;
 /// Free blocks by size class.
 pub(crate) struct Blocks {
     /// On the heap: the executor is built on the stack, which may be small.
-    free: Box<[RefCell<Vec<NonNull<u8>>>]>,
+    free: Box<[FreeList]>,
+}
+
+/// The free blocks of one class, linked through their first word.
+#[derive(Default)]
+struct FreeList {
+    head: Cell<Option<NonNull<FreeBlock>>>,
+    len: Cell<usize>,
+}
+
+/// What a free block holds (every block has room for it: at least 8 bytes,
+/// 16-aligned).
+struct FreeBlock {
+    next: Option<NonNull<FreeBlock>>,
+}
+
+impl FreeList {
+    fn pop(&self) -> Option<NonNull<u8>> {
+        let block = self.head.get()?;
+        // SAFETY: the list's blocks are unused and hold the `FreeBlock`
+        // written by `push`.
+        self.head.set(unsafe { block.read() }.next);
+        self.len.set(self.len.get() - 1);
+        Some(block.cast())
+    }
+
+    /// # Safety
+    /// `ptr` is an unused block of this list's class.
+    unsafe fn push(&self, ptr: NonNull<u8>) {
+        let block = ptr.cast::<FreeBlock>();
+        // SAFETY: unused, and large and aligned enough for a `FreeBlock`.
+        unsafe {
+            block.write(FreeBlock {
+                next: self.head.get(),
+            })
+        };
+        self.head.set(Some(block));
+        self.len.set(self.len.get() + 1);
+    }
 }
 
 impl Default for Blocks {
     fn default() -> Self {
         Blocks {
-            free: (0..CLASSES).map(|_| RefCell::new(Vec::new())).collect(),
+            free: (0..CLASSES).map(|_| FreeList::default()).collect(),
         }
     }
 }
@@ -78,10 +117,7 @@ impl Blocks {
     #[inline]
     pub(crate) fn alloc(&self, layout: Layout) -> NonNull<u8> {
         match class_of(layout) {
-            Some((class, block)) => self.free[class]
-                .borrow_mut()
-                .pop()
-                .unwrap_or_else(|| allocate(block)),
+            Some((class, block)) => self.free[class].pop().unwrap_or_else(|| allocate(block)),
             None => allocate(layout),
         }
     }
@@ -96,9 +132,11 @@ impl Blocks {
     pub(crate) unsafe fn free(&self, ptr: NonNull<u8>, layout: Layout) {
         match class_of(layout) {
             Some((class, block)) => {
-                let mut free = self.free[class].borrow_mut();
-                if free.len() < KEEP {
-                    free.push(ptr);
+                let free = &self.free[class];
+                if free.len.get() < KEEP {
+                    // SAFETY: the caller gives the block up; it was
+                    // allocated with this class's layout.
+                    unsafe { free.push(ptr) };
                 } else {
                     // SAFETY: allocated with `block` by `alloc`.
                     unsafe { dealloc(ptr.as_ptr(), block) };
@@ -135,10 +173,10 @@ pub(crate) unsafe fn free_here(ptr: NonNull<u8>, layout: Layout) {
 
 impl Drop for Blocks {
     fn drop(&mut self) {
-        for (class, free) in self.free.iter_mut().enumerate() {
+        for (class, free) in self.free.iter().enumerate() {
             let block =
                 Layout::from_size_align((class + 1) * CLASS, ALIGN).expect("valid class layout");
-            for ptr in free.get_mut().drain(..) {
+            while let Some(ptr) = free.pop() {
                 // SAFETY: kept blocks were allocated with their class layout
                 // and are unused.
                 unsafe { dealloc(ptr.as_ptr(), block) };
@@ -162,6 +200,28 @@ mod tests {
         assert_eq!(a, b);
         // SAFETY: as above.
         unsafe { blocks.free(b, small) };
+    }
+
+    #[test]
+    fn a_class_keeps_at_most_keep_blocks_and_hands_them_out_again() {
+        let blocks = Blocks::default();
+        let layout = Layout::from_size_align(48, 8).unwrap();
+        let taken: alloc::vec::Vec<_> = (0..KEEP + 10).map(|_| blocks.alloc(layout)).collect();
+        for &ptr in &taken {
+            // SAFETY: allocated above, unused, freed once.
+            unsafe { blocks.free(ptr, layout) };
+        }
+        let class = &blocks.free[class_of(layout).unwrap().0];
+        assert_eq!(class.len.get(), KEEP);
+        // The kept blocks come back, the last freed first.
+        let again: alloc::vec::Vec<_> = (0..KEEP).map(|_| blocks.alloc(layout)).collect();
+        assert_eq!(class.len.get(), 0);
+        assert_eq!(again[0], taken[KEEP - 1]);
+        assert!(again.iter().all(|p| taken[..KEEP].contains(p)));
+        for ptr in again {
+            // SAFETY: as above.
+            unsafe { blocks.free(ptr, layout) };
+        }
     }
 
     #[test]

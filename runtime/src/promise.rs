@@ -137,13 +137,12 @@ impl<T> PromiseCell<T> {
     #[inline]
     fn settle(&self, result: Result<T, Error>) {
         let canceled = matches!(result, Err(Error::Canceled));
-        // SAFETY: pending, so no reference to the value exists.
-        unsafe { *self.value.get() = Some(result) };
+        // SAFETY: pending, so no reference to the value exists, and the
+        // value is `None`: writing over it drops nothing.
+        unsafe { self.value.get().write(Some(result)) };
         self.state.set(if canceled { CANCELED } else { RESOLVED });
-        if let Some(callbacks) = self.on_cancel.take()
-            && canceled
-        {
-            callbacks.into_iter().for_each(|f| f());
+        if let Some(callbacks) = self.on_cancel.take() {
+            run_on_cancel(*callbacks, canceled);
         }
         if let Some(waker) = self.waiter.take() {
             waker.wake();
@@ -176,6 +175,16 @@ impl<T> PromiseCell<T> {
         } else if self.state.get() == CANCELED {
             f();
         }
+    }
+}
+
+/// Runs the `on_cancel` callbacks of a promise that was just canceled, or
+/// drops them if it was resolved otherwise. Out of line: rare.
+#[cold]
+#[inline(never)]
+fn run_on_cancel(callbacks: Callbacks, canceled: bool) {
+    if canceled {
+        callbacks.into_iter().for_each(|f| f());
     }
 }
 
