@@ -57,9 +57,11 @@ pub struct Config {
     /// The receive and the send buffer of every TCP socket, in bytes (the
     /// receive buffer is the advertised window). Default 16 KiB.
     pub tcp_buffer_size: usize,
-    /// A connection whose sent data stays unacknowledged this long is
-    /// aborted (smoltcp's socket timeout); `None` retries forever. Default
-    /// 60 s.
+    /// A connection that hears nothing from its peer this long is aborted
+    /// (smoltcp's socket timeout), whether data waits for acknowledgement
+    /// or the connection is idle: keep-alive probes every quarter of it
+    /// make a live peer answer, so only a vanished peer times out. `None`:
+    /// no keep-alive, and retransmissions go on forever. Default 120 s.
     pub tcp_timeout: Option<Duration>,
     /// How long [`crate::Stack::connect`] waits for the handshake before
     /// [`Error::TimedOut`]. Default 20 s.
@@ -78,7 +80,7 @@ impl Default for Config {
             max_tcp_sockets: 128,
             tcp_backlog: 16,
             tcp_buffer_size: 16 * 1024,
-            tcp_timeout: Some(Duration::from_secs(60)),
+            tcp_timeout: Some(Duration::from_secs(120)),
             tcp_connect_timeout: Duration::from_secs(20),
             udp_buffer_size: 16 * 1024,
             udp_packets: 32,

@@ -50,6 +50,10 @@ use crate::{Error, IpEndpoint};
 /// before it is aborted (Linux's `tcp_fin_timeout`).
 pub const ORPHAN_LINGER: Duration = Duration::from_secs(60);
 
+/// How long a closed socket may wait to send its reset before it is freed
+/// anyway.
+const RESET_GRACE: Duration = Duration::from_secs(1);
+
 /// The ephemeral ports, [`Stack::connect`]'s local ports (IANA's dynamic
 /// range).
 const EPHEMERAL_PORTS: core::ops::RangeInclusive<u16> = 49152..=65535;
@@ -406,16 +410,19 @@ fn reclaim_time_wait(
     true
 }
 
-/// A new TCP socket with the configured buffers and timeout.
+/// A new TCP socket with the configured buffers, timeout and keep-alive
+/// (see [`Config::tcp_timeout`]).
 fn tcp_socket(config: &Config) -> tcp::Socket<'static> {
     let size = config.tcp_buffer_size;
     let mut socket = tcp::Socket::new(
         tcp::SocketBuffer::new(vec![0; size]),
         tcp::SocketBuffer::new(vec![0; size]),
     );
-    socket.set_timeout(config.tcp_timeout.map(|d| {
+    let smol = |d: Duration| {
         smoltcp::time::Duration::from_micros(u64::try_from(d.as_micros()).unwrap_or(u64::MAX))
-    }));
+    };
+    socket.set_timeout(config.tcp_timeout.map(smol));
+    socket.set_keep_alive(config.tcp_timeout.map(|d| smol(d / 4)));
     socket
 }
 
@@ -613,15 +620,27 @@ impl State {
         } = self;
         orphans.retain_mut(|(handle, deadline)| {
             let socket = sockets.get_mut::<tcp::Socket>(*handle);
-            if socket.state() == tcp::State::Closed && socket.remote_endpoint().is_none() {
+            let closed = socket.state() == tcp::State::Closed;
+            if closed && socket.remote_endpoint().is_none() {
+                // Closed and its last reset (if any) sent.
                 sockets.remove(*handle);
                 *tcp_sockets -= 1;
                 return false;
             }
-            let until = *deadline.get_or_insert(now + ORPHAN_LINGER);
-            if until <= now && socket.state() != tcp::State::Closed {
+            let grace = if closed { RESET_GRACE } else { ORPHAN_LINGER };
+            let mut until = *deadline.get_or_insert(now + grace);
+            if until <= now {
+                if closed {
+                    // The reset could not be sent (no neighbour, no room):
+                    // give up on it.
+                    sockets.remove(*handle);
+                    *tcp_sockets -= 1;
+                    return false;
+                }
                 socket.abort();
                 aborted = true;
+                until = now + RESET_GRACE;
+                *deadline = Some(until);
             }
             earliest = Some(earliest.map_or(until, |e| e.min(until)));
             true

@@ -906,3 +906,47 @@ fn tcp_streams_work_through_embedded_io_async() {
     .unwrap();
     assert_eq!(reply.unwrap(), b"through embedded-io");
 }
+
+#[test]
+fn an_idle_connection_to_a_live_peer_stays_open() {
+    let echoed = run(Simulated::new(1), async {
+        let (server, client, _, _) = two_stacks(Faults::none(), static_config(1));
+        serve_echo(server.listen(PORT)?);
+        let mut stream = client.connect(endpoint(1, PORT)).await?;
+        sleep(Duration::from_secs(3600)).await?;
+        Ok(echo_through(&mut stream, b"an hour later").await?)
+    })
+    .unwrap();
+    assert_eq!(echoed, b"an hour later");
+}
+
+#[test]
+fn a_connection_to_a_vanished_peer_is_reset_after_the_timeout() {
+    let (read, after, sockets) = run(Simulated::new(1), async {
+        let (server, client, server_end, _) = two_stacks(Faults::none(), static_config(1));
+        let listener = server.listen(PORT)?;
+        let _client_side = client.connect(endpoint(1, PORT)).await?;
+        let mut stream = listener.accept().await?;
+        server_end.set_faults(Faults {
+            loss: 1.0,
+            ..Faults::none()
+        });
+        let cut = time::now();
+        let mut buffer = [0u8; 8];
+        let read = stream.read(&mut buffer).await;
+        let after = time::now() - cut;
+        drop(stream);
+        sleep(Duration::from_secs(2)).await?;
+        Ok((read, after, server.stats().tcp_sockets))
+    })
+    .unwrap();
+    assert_eq!(read, Err(NetError::ConnectionReset));
+    let timeout = Config::default().tcp_timeout.unwrap();
+    assert!(after <= timeout, "reset {after:?} after the cut");
+    assert!(after >= timeout * 3 / 4, "reset {after:?} after the cut");
+    assert_eq!(
+        sockets,
+        Config::default().tcp_backlog,
+        "the socket was freed"
+    );
+}

@@ -154,6 +154,14 @@ impl core::fmt::Debug for LinkEnd {
 }
 
 impl LinkEnd {
+    /// Changes the wire's faults from now on, for both directions (frames
+    /// already on the wire are not affected). A loss of 1.0 cuts the wire.
+    pub fn set_faults(&self, faults: Faults) {
+        let mut wire = self.wire.borrow_mut();
+        wire.faults = faults;
+        wire.rng = faults.seed;
+    }
+
     /// The faults injected into the frames this end sent.
     pub fn faults_injected(&self) -> FaultCounts {
         self.wire.borrow().directions[self.side].faults
