@@ -307,9 +307,7 @@ impl Core {
         let now = self.now();
         let mut woken = self.woken.take();
         self.timers.borrow_mut().expire(now, &mut woken);
-        for waker in woken.drain(..) {
-            waker.wake();
-        }
+        woken.drain(..).for_each(task::wake);
         self.woken.set(woken);
     }
 

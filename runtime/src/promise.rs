@@ -47,7 +47,7 @@ use core::task::{Context, Poll, Waker};
 
 use crate::Error;
 use crate::blocks;
-use crate::task::TaskRef;
+use crate::task::{self, TaskRef};
 
 /// The state of a promise (Lwt's `Sleep`, `Return`, `Fail`).
 #[derive(Debug, PartialEq)]
@@ -145,7 +145,7 @@ impl<T> PromiseCell<T> {
             run_on_cancel(*callbacks, canceled);
         }
         if let Some(waker) = self.waiter.take() {
-            waker.wake();
+            task::wake(waker);
         }
     }
 
@@ -157,7 +157,7 @@ impl<T> PromiseCell<T> {
         let waiter = self.waiter.take();
         match waiter {
             Some(w) if w.will_wake(waker) => self.waiter.set(Some(w)),
-            _ => self.waiter.set(Some(waker.clone())),
+            _ => self.waiter.set(Some(task::clone_waker(waker))),
         }
     }
 

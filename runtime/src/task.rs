@@ -623,7 +623,7 @@ fn complete(header: &Header, failure: Option<Error>) {
         callbacks.into_iter().for_each(|f| f());
     }
     if let Some(w) = header.take_waiter() {
-        w.wake();
+        wake(w);
     }
     if header.state() & DETACHED != 0
         && let Some(error) = failure
@@ -664,7 +664,14 @@ fn header_ptr(data: *const ()) -> NonNull<Header> {
 // takes the owner's path.
 
 unsafe fn waker_clone(data: *const ()) -> RawWaker {
-    let ptr = header_ptr(data);
+    // SAFETY: the waker being cloned holds a reference.
+    unsafe { clone_task_waker(header_ptr(data)) }
+}
+
+/// # Safety
+/// The caller holds a reference to the task (through the waker cloned).
+#[inline(always)]
+unsafe fn clone_task_waker(ptr: NonNull<Header>) -> RawWaker {
     #[cfg(feature = "std")]
     if !on_owner_thread(ptr) {
         return foreign_clone(ptr);
@@ -676,14 +683,48 @@ unsafe fn waker_clone(data: *const ()) -> RawWaker {
 }
 
 unsafe fn waker_wake(data: *const ()) {
-    let ptr = header_ptr(data);
+    // SAFETY: waking by value gives up the waker's reference.
+    unsafe { wake_task(header_ptr(data)) }
+}
+
+/// # Safety
+/// The caller gives up one reference to the task (a waker woken by value).
+#[inline(always)]
+unsafe fn wake_task(ptr: NonNull<Header>) {
     #[cfg(feature = "std")]
     if !on_owner_thread(ptr) {
         return foreign_op(ptr, ForeignOp::Wake);
     }
     schedule_by_ref(ptr);
-    // SAFETY: waking by value gives up the waker's reference.
+    // SAFETY: by the caller's contract.
     unsafe { release(ptr) };
+}
+
+/// `waker.wake()`, with a task waker's path inlined: the runtime's own
+/// wake-ups skip the indirect call through the vtable.
+#[inline]
+pub(crate) fn wake(waker: Waker) {
+    if ptr::eq(waker.vtable(), &TASK_WAKER) {
+        let waker = ManuallyDrop::new(waker);
+        // SAFETY: a task waker's data is its header, and waking by value
+        // gives up the reference it held (it is not dropped).
+        unsafe { wake_task(header_ptr(waker.data())) };
+    } else {
+        waker.wake();
+    }
+}
+
+/// `waker.clone()`, with a task waker's path inlined (see [`wake`]).
+#[inline]
+pub(crate) fn clone_waker(waker: &Waker) -> Waker {
+    if ptr::eq(waker.vtable(), &TASK_WAKER) {
+        // SAFETY: a task waker's data is its header; `waker` holds a
+        // reference while it is cloned; the raw waker follows the contract
+        // of its vtable (`TASK_WAKER` or the foreign one).
+        unsafe { Waker::from_raw(clone_task_waker(header_ptr(waker.data()))) }
+    } else {
+        waker.clone()
+    }
 }
 
 unsafe fn waker_wake_by_ref(data: *const ()) {

@@ -131,7 +131,7 @@ impl Future for Sleep {
                 }
                 Some(slot) => timers.set_waker(slot, cx.waker()),
                 None => {
-                    let slot = timers.insert(deadline, cx.waker().clone());
+                    let slot = timers.insert(deadline, crate::task::clone_waker(cx.waker()));
                     self.timer = Some((core.id, slot));
                 }
             }

@@ -60,10 +60,10 @@ impl Woken {
     #[inline]
     fn wake(self) {
         if let Some(waker) = self.putter {
-            waker.wake();
+            crate::task::wake(waker);
         }
         if let Some(waker) = self.taker {
-            waker.wake();
+            crate::task::wake(waker);
         }
     }
 }

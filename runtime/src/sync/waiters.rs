@@ -173,7 +173,7 @@ impl<D, G> WaitQueue<D, G> {
             },
             Slot::Queued { waker: Some(w), .. } if w.will_wake(waker) => Polled::Waiting(ticket),
             Slot::Queued { waker: w, .. } => {
-                *w = Some(waker.clone());
+                *w = Some(crate::task::clone_waker(waker));
                 Polled::Waiting(ticket)
             }
             Slot::Free { .. } => unreachable!("a ticket names a live slot"),
