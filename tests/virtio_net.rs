@@ -1,10 +1,17 @@
-//! The virtio-net card under QEMU user networking, through the `test-net`
-//! image: the transitional device (QEMU's default) and the modern-only one,
-//! on BIOS and UEFI, and the error without a card.
+//! The virtio-net card through the `test-net` image: under QEMU user
+//! networking, the transitional device (QEMU's default) and the
+//! modern-only one, on BIOS and UEFI; on a network that stops taking frames
+//! (QEMU's socket backend, connected to this test, which does not read
+//! until the guest waits), transmit waits for room and loses nothing; and
+//! the error without a card.
 
 mod common;
 
-use common::{Boot, boot};
+use common::{Boot, RUNNER, TIMEOUT_SECONDS, boot};
+use std::io::{BufRead, BufReader, Read};
+use std::net::TcpListener;
+use std::process::{Command, Stdio};
+use std::thread;
 
 /// The runner options that give the guest one card on QEMU's user network.
 fn card(device: &str) -> Vec<String> {
@@ -92,6 +99,88 @@ fn modern_only_card_works_on_uefi() {
 fn runner_net_user_gives_the_guest_a_working_card() {
     let boot = boot("test-net", &["--net", "user"]);
     assert_card_works(&boot, "transitional");
+}
+
+/// The frames of QEMU's socket backend: each is preceded by its length,
+/// 4 bytes big-endian.
+fn socket_frames(stream: &[u8]) -> Vec<&[u8]> {
+    let mut frames = Vec::new();
+    let mut rest = stream;
+    while let Some((length, tail)) = rest.split_first_chunk::<4>() {
+        let length = u32::from_be_bytes(*length) as usize;
+        assert!(tail.len() >= length, "truncated frame at the end");
+        frames.push(&tail[..length]);
+        rest = &tail[length..];
+    }
+    frames
+}
+
+#[test]
+fn transmit_waits_while_the_network_is_blocked_and_loses_nothing() {
+    const BURST: u64 = 10_000;
+    let listener = TcpListener::bind("127.0.0.1:0").expect("a local port");
+    let port = listener.local_addr().expect("bound").port();
+    let netdev = format!("socket,id=n0,connect=127.0.0.1:{port}");
+    let mut runner = Command::new(RUNNER)
+        .args(["test-net", "--timeout", TIMEOUT_SECONDS])
+        .args(["--qemu-arg", "-netdev", "--qemu-arg", &netdev])
+        .args([
+            "--qemu-arg",
+            "-device",
+            "--qemu-arg",
+            "virtio-net-pci,netdev=n0",
+        ])
+        .args(["--", "arp=off", "frame=1514", &format!("burst={BURST}")])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("the runner starts");
+    let (mut network, _) = listener.accept().expect("QEMU connects");
+    // Unread, the connection fills (the guest sends 15 MB, far more than
+    // the sockets buffer) and QEMU stops taking frames from the card.
+    let mut lines = BufReader::new(runner.stdout.take().expect("piped")).lines();
+    let mut console = String::new();
+    for line in lines.by_ref() {
+        let line = line.expect("console output is text");
+        console.push_str(&line);
+        console.push('\n');
+        if line.contains("transmit queue full after") {
+            break;
+        }
+    }
+    let reader = thread::spawn(move || {
+        let mut stream = Vec::new();
+        network.read_to_end(&mut stream).expect("QEMU's connection");
+        stream
+    });
+    for line in lines {
+        console.push_str(&line.expect("console output is text"));
+        console.push('\n');
+    }
+    let status = runner.wait().expect("the runner exits");
+    let stream = reader.join().expect("the reader");
+    let boot = Boot {
+        status: status.code(),
+        console,
+        runner_messages: String::new(),
+    };
+    boot.assert_status(0);
+    let waiting = message(&boot, "test_net", "transmit queue full after ");
+    assert!(waiting.ends_with(" frames: waiting for room"), "{waiting}");
+    assert_eq!(counter(&boot, "tx_packets"), BURST);
+    assert_eq!(counter(&boot, "tx_bytes"), 1514 * BURST);
+    assert_eq!(counter(&boot, "tx_dropped"), 1, "the oversized frame");
+    // Every frame of the burst reached the network, once and in order.
+    let numbers: Vec<u64> = socket_frames(&stream)
+        .into_iter()
+        .filter(|frame| frame.len() == 1514 && frame[12..14] == [0x88, 0xb5])
+        .map(|frame| u64::from_be_bytes(frame[14..22].try_into().expect("8 bytes")))
+        .collect();
+    assert_eq!(numbers.len() as u64, BURST);
+    assert!(
+        numbers.iter().copied().eq(0..BURST),
+        "frames out of order or repeated"
+    );
 }
 
 #[test]
