@@ -16,6 +16,10 @@
 //! It logs the counters and exits 0, or 1 with the first failed check. With
 //! no card it fails at once with the device's error.
 //!
+//! 4. With `receive=<frames>`, receives that many frames of the same
+//!    EtherType, which must be numbered 0, 1, 2... (all of them, in order,
+//!    so many more than the receive ring holds), within 60 s.
+//!
 //! Runtime arguments: `arp=off` skips step 1 (for a network with no
 //! gateway), `burst=<frames>` and `frame=<bytes>` (60 to 1514) size step 2.
 
@@ -88,6 +92,7 @@ async fn run(net: KernelNet, args: KernelArgs) -> Result<(), Error> {
     let arp = args.get("arp") != Some("off");
     let burst: usize = args.get_parsed("burst", 3 * QUEUE_SIZE, "a number of frames")?;
     let frame_len: usize = args.get_parsed("frame", 60, "a frame length (60-1514)")?;
+    let receive: u64 = args.get_parsed("receive", 0, "a number of frames")?;
     check(
         (60..=ETHERNET_HEADER_LEN + net.mtu()).contains(&frame_len),
         "frame=60..1514",
@@ -149,7 +154,35 @@ async fn run(net: KernelNet, args: KernelArgs) -> Result<(), Error> {
     check(stats.rx_packets >= requests, "the ARP reply counted")?;
     // The card is one device: a second handle sees the same counters.
     check(unikit_kernel::net::open()?.stats() == stats, "one device")?;
+    if receive > 0 {
+        receive_numbered(&net, receive).await?;
+        let stats = net.stats();
+        check(stats.rx_packets >= receive, "received frames counted")?;
+        check(stats.rx_dropped == 0, "no received frame dropped")?;
+    }
     log::info!("net ok");
+    Ok(())
+}
+
+/// Step 4: `count` numbered frames, in order.
+async fn receive_numbered(net: &KernelNet, count: u64) -> Result<(), Error> {
+    with_timeout(Duration::from_secs(60), async {
+        let mut next = 0;
+        while next < count {
+            let frame = net.receive().await;
+            if frame.len() >= 22 && frame[12..14] == ETHERTYPE_EXPERIMENTAL {
+                let number = u64::from_be_bytes(frame[14..22].try_into().expect("8 bytes"));
+                check(
+                    number == next,
+                    &format!("frame {next} received, not {number}"),
+                )?;
+                next += 1;
+            }
+        }
+        Ok(())
+    })
+    .await?;
+    log::info!("received {count} frames in order");
     Ok(())
 }
 
