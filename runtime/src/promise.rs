@@ -201,7 +201,7 @@ fn new_cell<T>(cancelable: bool) -> (Promise<T>, Resolver<T>) {
         Promise {
             repr: Repr::Cell(cell.clone()),
         },
-        Resolver { cell },
+        Resolver { cell: Some(cell) },
     )
 }
 
@@ -462,48 +462,63 @@ impl<T> Awaiting<T> {
 
 /// Resolves the promise of a [`wait`] or [`task`] pair (Lwt's `u`).
 pub struct Resolver<T> {
-    cell: CellRef<T>,
+    /// Taken by the method that consumes the resolver to resolve it, so
+    /// that dropping it then does not try to resolve again.
+    cell: Option<CellRef<T>>,
 }
 
 impl<T> Resolver<T> {
+    fn cell(&self) -> &CellRef<T> {
+        self.cell
+            .as_ref()
+            .expect("a resolver holds its cell until it is consumed")
+    }
+
     /// Fulfils the promise with `value` (Lwt's `wakeup`). Does nothing if the
     /// promise was canceled.
+    #[inline]
     pub fn fulfil(self, value: T) {
-        self.cell.resolve(Ok(value));
+        self.resolve(Ok(value));
     }
 
     /// Rejects the promise with `error` (Lwt's `wakeup_exn`). Does nothing
     /// if the promise was canceled.
+    #[inline]
     pub fn reject(self, error: Error) {
-        self.cell.resolve(Err(error));
+        self.resolve(Err(error));
     }
 
     /// Resolves the promise with `result` (Lwt's `wakeup_result`).
-    pub fn resolve(self, result: Result<T, Error>) {
-        self.cell.resolve(result);
+    #[inline]
+    pub fn resolve(mut self, result: Result<T, Error>) {
+        if let Some(cell) = self.cell.take() {
+            cell.resolve(result);
+        }
     }
 
     /// Whether the promise was canceled.
     pub fn is_canceled(&self) -> bool {
-        self.cell.state.get() == CANCELED
+        self.cell().state.get() == CANCELED
     }
 
     /// Runs `f` if the promise is canceled (see [`Promise::on_cancel`]).
     pub fn on_cancel(&self, f: impl FnOnce() + 'static) {
-        self.cell.on_cancel(Box::new(f));
+        self.cell().on_cancel(Box::new(f));
     }
 }
 
 impl<T> Drop for Resolver<T> {
     fn drop(&mut self) {
-        self.cell.resolve(Err(Error::Abandoned));
+        if let Some(cell) = &self.cell {
+            cell.resolve(Err(Error::Abandoned));
+        }
     }
 }
 
 impl<T> fmt::Debug for Resolver<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Resolver")
-            .field("pending", &self.cell.is_pending())
+            .field("pending", &self.cell().is_pending())
             .finish()
     }
 }
