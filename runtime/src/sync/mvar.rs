@@ -57,7 +57,7 @@ struct Woken {
 }
 
 impl Woken {
-    #[inline]
+    #[inline(always)]
     fn wake(self) {
         if let Some(waker) = self.putter {
             crate::task::wake(waker);
@@ -72,7 +72,7 @@ impl<T> State<T> {
     /// Restores the invariants after a change: an empty mailbox takes the
     /// first blocked putter's value, and an unreserved value is reserved
     /// for the first blocked taker.
-    #[inline]
+    #[inline(always)]
     fn settle(&mut self) -> Woken {
         let mut woken = Woken::default();
         if self.value.is_none() {
@@ -249,7 +249,18 @@ impl<T> Future for Put<'_, T> {
 }
 
 impl<T> Drop for Put<'_, T> {
+    #[inline]
     fn drop(&mut self) {
+        if let PutStage::Queued(_) = self.stage {
+            self.withdraw();
+        }
+    }
+}
+
+impl<T> Put<'_, T> {
+    /// Takes a put still queued out of the queue; its value is dropped.
+    #[inline(never)]
+    fn withdraw(&mut self) {
         if let PutStage::Queued(ticket) = core::mem::replace(&mut self.stage, PutStage::Finished) {
             let left = self.mvar.state.borrow_mut().putters.cancel(ticket);
             drop(left);
@@ -301,7 +312,19 @@ impl<T> Future for Take<'_, T> {
 }
 
 impl<T> Drop for Take<'_, T> {
+    #[inline]
     fn drop(&mut self) {
+        if let TakeStage::Queued(_) = self.stage {
+            self.withdraw();
+        }
+    }
+}
+
+impl<T> Take<'_, T> {
+    /// Takes a take still queued out of the queue, passing a value reserved
+    /// for it on to the next taker.
+    #[inline(never)]
+    fn withdraw(&mut self) {
         if let TakeStage::Queued(ticket) = core::mem::replace(&mut self.stage, TakeStage::Finished)
         {
             let woken = {
