@@ -221,9 +221,22 @@ pub struct Put<'a, T> {
 impl<T> Future for Put<'_, T> {
     type Output = Result<(), Error>;
 
+    /// A put that went in at once, the common case, is inlined.
+    #[inline]
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        if let PutStage::Done = self.stage {
+            self.stage = PutStage::Finished;
+            return Poll::Ready(Ok(()));
+        }
+        self.poll_queued(cx)
+    }
+}
+
+impl<T> Put<'_, T> {
+    #[inline(never)]
+    fn poll_queued(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
         match core::mem::replace(&mut self.stage, PutStage::Finished) {
-            PutStage::Done => Poll::Ready(Ok(())),
+            PutStage::Done => unreachable!("handled by poll"),
             PutStage::Queued(ticket) => {
                 let polled = self
                     .mvar
