@@ -198,10 +198,12 @@ impl Core {
         r
     }
 
+    #[inline]
     pub(crate) fn locals(&self) -> Locals {
-        let locals = self.locals.take();
-        self.locals.set(locals.clone());
-        locals
+        // Taking them out leaves the cell as it was when there are none.
+        let locals = self.locals.take()?;
+        self.locals.set(Some(locals.clone()));
+        Some(locals)
     }
 
     /// Sets the local storage seen by code run inside `f`.

@@ -79,6 +79,7 @@ impl Builder {
 
     /// The extras of the new task: its name, handler and the promise-local
     /// bindings visible here. `None` (no allocation) if all are empty.
+    #[inline]
     fn extras(self, handler: Option<task::FailureHandler>) -> Option<Box<Extras>> {
         let locals = executor::try_with_core(Core::locals).flatten();
         if self.name.is_none() && handler.is_none() && locals.is_none() {

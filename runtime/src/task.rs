@@ -607,19 +607,18 @@ fn complete(header: &Header, failure: Option<Error>) {
     header.set(COMPLETE);
     header.clear(CANCEL);
     let canceled = matches!(failure, Some(Error::Canceled));
-    let (callbacks, handler, name) = header.peek_extras(|e| match e {
-        Some(e) => (
-            if canceled {
-                core::mem::take(&mut e.on_cancel)
-            } else {
-                Vec::new()
-            },
-            e.handler.take(),
-            e.name,
-        ),
-        None => (Vec::new(), None, None),
-    });
-    if !callbacks.is_empty() {
+    let (mut handler, mut name) = (None, None);
+    // Taking the extras out leaves the cell as it was when there are none,
+    // the common case.
+    if let Some(mut extras) = header.extras.take() {
+        let callbacks = if canceled {
+            core::mem::take(&mut extras.on_cancel)
+        } else {
+            Vec::new()
+        };
+        handler = extras.handler.take();
+        name = extras.name;
+        header.extras.set(Some(extras));
         callbacks.into_iter().for_each(|f| f());
     }
     if let Some(w) = header.take_waiter() {
