@@ -19,9 +19,10 @@
 //!   concurrently on one connection, and the round-trip time of
 //!   [`ROUND_TRIPS`] 64-byte messages (p50, p99).
 //! - **http**: `GET /` responses per second over [`HTTP_SECONDS`] with 1
-//!   and 32 connections, from the bench's own client ([`client`]: threads
-//!   over `std::net`, HTTP/1.1 keep-alive, reopening a connection the
-//!   server closes; the table says how many connections each run opened).
+//!   and 32 connections, from Debian's `wrk` (installed when missing and
+//!   root), else from the bench's own client ([`client`]: threads over
+//!   `std::net`, HTTP/1.1 keep-alive, reopening a connection the server
+//!   closes, and saying how many connections each run opened).
 //!
 //! Every figure is measured under TCG on a shared machine: compare the
 //! columns of one run, not runs of different days.
@@ -128,6 +129,8 @@ impl Row {
 /// The systems of this run, unikit first when it is in.
 struct Bench<'a> {
     tools: Tools,
+    /// wrk, when installed or installable; else the bench's own client.
+    wrk: Option<PathBuf>,
     systems: Vec<(usize, System<'a>)>,
     rows: Vec<Row>,
     notes: Vec<String>,
@@ -399,26 +402,37 @@ fn http_section(bench: &mut Bench) {
             )
         })
         .collect();
+    let wrk = bench.wrk.clone();
     on_each_ready(bench, Service::Http, |column, system, vm, rows, notes| {
         for &(clients, row) in &runs {
-            let load = client::http_load(
-                vm.port(Service::Http),
-                clients,
-                Duration::from_secs(HTTP_SECONDS),
-            );
+            let port = vm.port(Service::Http);
+            let duration = Duration::from_secs(HTTP_SECONDS);
+            let load = match &wrk {
+                Some(wrk) => client::wrk_load(wrk, port, clients, duration),
+                None => Ok(client::http_load(port, clients, duration)),
+            };
+            let load = match load {
+                Ok(load) => load,
+                Err(error) => {
+                    notes.push(format!("{} http {clients} conn: {error}", system.name()));
+                    continue;
+                }
+            };
             if load.requests > 0 {
                 rows[row].values[column] = Some(load.rate());
             }
             notes.push(format!(
-                "{} http {clients} conn: {} responses in {:.1} s on {} connections ({:.2} per \
-                 response){}",
+                "{} http {clients} conn: {} responses in {:.1} s{}{}",
                 system.name(),
                 load.requests,
                 load.elapsed.as_secs_f64(),
-                load.connections,
-                load.connections as f64 / load.requests.max(1) as f64,
+                load.connections
+                    .map_or(String::new(), |connections| format!(
+                        " on {connections} connections ({:.2} per response)",
+                        connections as f64 / load.requests.max(1) as f64
+                    )),
                 match (&load.first_error, load.errors) {
-                    (Some(error), errors) => format!(", {errors} failed, first: {error}"),
+                    (Some(error), errors) => format!(", {errors} failed: {error}"),
                     (None, _) => String::new(),
                 }
             ));
@@ -479,12 +493,18 @@ fn main() {
         "release"
     };
     println!(
-        "unikit net-bench: {profile} unikernels vs Linux {} (busybox initramfs), QEMU TCG, \
-         virtio-net-pci, user networking, {MEM_MIB} MiB unless said",
-        peer.release
+        "unikit net-bench: {profile} unikernels ({}) vs Linux {} (busybox initramfs, `{}`), \
+         QEMU TCG, virtio-net-pci, user networking, {MEM_MIB} MiB unless said",
+        vm::LOG_LEVEL,
+        peer.release,
+        peer::CMDLINE
     );
+    let wrk = host::ensure_program("wrk", &["wrk"])
+        .map_err(|error| eprintln!("net-bench: {error}; using the bench's own HTTP client"))
+        .ok();
     let mut bench = Bench {
         tools,
+        wrk,
         systems,
         rows: Vec::new(),
         notes,
@@ -513,8 +533,14 @@ fn main() {
         row.print();
     }
     println!(
-        "\n   HTTP client: the bench's own (threads over std::net, HTTP/1.1 keep-alive, a new \
-         connection when the server closes one); busybox httpd closes after every response"
+        "\n   HTTP client: {}; busybox httpd closes the connection after every response, so \
+         the Linux VM's clients reconnect for each request",
+        if bench.wrk.is_some() {
+            "wrk (at most 2 threads, keep-alive, reconnecting when the server closes)"
+        } else {
+            "the bench's own (a thread per connection over std::net, HTTP/1.1 keep-alive, \
+             reconnecting when the server closes)"
+        }
     );
     for note in &bench.notes {
         println!("   {note}");

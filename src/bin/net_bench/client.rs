@@ -15,6 +15,8 @@
 
 use std::io::{self, ErrorKind, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpStream};
+use std::path::Path;
+use std::process::Command;
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -249,15 +251,18 @@ pub fn parse_response(buffer: &[u8]) -> Result<Option<(Response, usize)>, String
 /// What an HTTP load run did.
 #[derive(Debug, Default)]
 pub struct Load {
-    /// Whole `200` responses with the expected body.
+    /// Whole `200` responses with the expected body that arrived within
+    /// the run's duration.
     pub requests: u64,
-    /// Connections opened (the first of each client included).
-    pub connections: u64,
+    /// Connections opened (the first of each client included), when the
+    /// client tells.
+    pub connections: Option<u64>,
     /// Failed requests: connection errors, early closes, wrong answers.
     pub errors: u64,
     /// The first error, to show.
     pub first_error: Option<String>,
-    /// From the first request to the end of the last.
+    /// The run's duration (responses that arrive after it are not
+    /// counted).
     pub elapsed: Duration,
 }
 
@@ -284,16 +289,78 @@ pub fn http_load(port: u16, clients: usize, duration: Duration) -> Load {
             .collect()
     });
     let mut total = Load {
-        elapsed: started.elapsed(),
+        elapsed: duration,
         ..Load::default()
     };
     for load in loads {
         total.requests += load.requests;
-        total.connections += load.connections;
+        total.connections = Some(total.connections.unwrap_or(0) + load.connections.unwrap_or(0));
         total.errors += load.errors;
         total.first_error = total.first_error.or(load.first_error);
     }
     total
+}
+
+/// The same load from `wrk` (`clients` connections over at most two
+/// threads): its `GET /` responses per second, of which non-2xx ones and
+/// socket errors count as failed.
+pub fn wrk_load(wrk: &Path, port: u16, clients: usize, duration: Duration) -> Result<Load, String> {
+    let output = Command::new(wrk)
+        .arg(format!("-t{}", clients.min(2)))
+        .arg(format!("-c{clients}"))
+        .arg(format!("-d{}s", duration.as_secs()))
+        .arg(format!("--timeout={}s", REQUEST_TIMEOUT.as_secs()))
+        .arg(format!("http://127.0.0.1:{port}/"))
+        .output()
+        .map_err(|error| format!("wrk: {error}"))?;
+    let text = String::from_utf8_lossy(&output.stdout);
+    if !output.status.success() {
+        return Err(format!(
+            "wrk failed: {text}{}",
+            String::from_utf8_lossy(&output.stderr)
+        ));
+    }
+    parse_wrk(&text)
+}
+
+/// Reads wrk's report: `N requests in T s`, and the optional `Socket
+/// errors: connect a, read b, write c, timeout d` and `Non-2xx or 3xx
+/// responses: n` lines.
+pub fn parse_wrk(report: &str) -> Result<Load, String> {
+    let missing = || format!("no `N requests in Ts` line in wrk's report:\n{report}");
+    let (count, seconds) = report
+        .lines()
+        .find_map(|line| {
+            let (count, rest) = line.trim().split_once(" requests in ")?;
+            let seconds = rest.split(',').next()?.strip_suffix('s')?;
+            Some((count.parse::<u64>().ok()?, seconds.parse::<f64>().ok()?))
+        })
+        .ok_or_else(missing)?;
+    let number_after = |prefix: &str| -> u64 {
+        report
+            .lines()
+            .find_map(|line| line.trim().strip_prefix(prefix)?.trim().parse().ok())
+            .unwrap_or(0)
+    };
+    let bad_status = number_after("Non-2xx or 3xx responses:");
+    let socket_errors: u64 = report
+        .lines()
+        .find_map(|line| line.trim().strip_prefix("Socket errors:"))
+        .map_or(0, |errors| {
+            errors
+                .split(',')
+                .filter_map(|error| error.split_whitespace().nth(1)?.parse::<u64>().ok())
+                .sum()
+        });
+    let errors = bad_status + socket_errors;
+    Ok(Load {
+        requests: count.saturating_sub(bad_status),
+        connections: None,
+        errors,
+        first_error: (errors > 0)
+            .then(|| format!("{bad_status} non-2xx responses, {socket_errors} socket errors")),
+        elapsed: Duration::from_secs_f64(seconds),
+    })
 }
 
 /// How long one request may take before it counts as failed.
@@ -312,7 +379,7 @@ fn http_client(port: u16, deadline: Instant) -> Load {
         let stream = match connection.as_mut() {
             Some(stream) => stream,
             None => {
-                load.connections += 1;
+                *load.connections.get_or_insert(0) += 1;
                 match open(port, REQUEST_TIMEOUT) {
                     Ok(stream) => connection.insert(stream),
                     Err(error) => {
@@ -326,7 +393,9 @@ fn http_client(port: u16, deadline: Instant) -> Load {
         buffer.clear();
         match request(stream, REQUEST, &mut buffer) {
             Ok(response) if response.status == 200 && response.body == HELLO => {
-                load.requests += 1;
+                if Instant::now() <= deadline {
+                    load.requests += 1;
+                }
                 if response.closes {
                     connection = None;
                 }
@@ -388,6 +457,33 @@ pub fn http_get_ok(port: u16, timeout: Duration) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn wrk_reports_give_the_good_responses_and_the_failures() {
+        let clean = "Running 5s test @ http://127.0.0.1:18480/
+  2 threads and 32 connections
+  Thread Stats   Avg      Stdev     Max   +/- Stdev
+    Latency   128.95ms  409.41ms   3.37s    94.41%
+    Req/Sec   142.24     78.55   303.00     63.33%
+  1283 requests in 5.01s, 278.15KB read
+Requests/sec:    255.88
+Transfer/sec:     55.47KB
+";
+        let load = parse_wrk(clean).unwrap();
+        assert_eq!(
+            (load.requests, load.errors, load.first_error),
+            (1283, 0, None)
+        );
+        assert_eq!(load.elapsed, Duration::from_secs_f64(5.01));
+        let failing = "  900 requests in 10.00s, 1.2MB read
+  Socket errors: connect 0, read 3, write 1, timeout 2
+  Non-2xx or 3xx responses: 100
+Requests/sec:     90.00
+";
+        let load = parse_wrk(failing).unwrap();
+        assert_eq!((load.requests, load.errors), (800, 106));
+        assert!(parse_wrk("Running 5s test\n").is_err());
+    }
 
     #[test]
     fn percentiles_take_the_nearest_rank() {

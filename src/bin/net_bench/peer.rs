@@ -8,7 +8,7 @@
 //! Debian's kernels; their dependencies come from `modules.dep`), and an
 //! `/init` script that:
 //!
-//! 1. mounts /proc and /sys and loads the modules;
+//! 1. mounts /proc, /sys and /dev (devtmpfs) and loads the modules;
 //! 2. configures eth0 statically as QEMU's user network expects
 //!    (10.0.2.15/24 via 10.0.2.2: no DHCP round trip, which only favours
 //!    the peer);
@@ -285,6 +285,7 @@ fn init_script(loads: &str) -> String {
 export PATH=/bin
 mount -t proc proc /proc
 mount -t sysfs sysfs /sys
+mount -t devtmpfs devtmpfs /dev
 {loads}ip link set lo up
 ip addr add 10.0.2.15/24 dev eth0
 ip link set eth0 up

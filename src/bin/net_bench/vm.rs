@@ -34,6 +34,10 @@ pub enum Service {
     Http,
 }
 
+/// The unikernels' log level: warnings only, as `quiet` does for the
+/// Linux VM (`network` logs every read with its data at info level).
+pub const LOG_LEVEL: &str = "log=warn";
+
 /// The unikernel serving `service`, and the port it is told to use.
 pub fn unikernel(service: Service) -> (&'static str, u16) {
     match service {
@@ -73,7 +77,7 @@ impl System<'_> {
                     network: Network::User {
                         forwards: vec![forward(port, guest_port)],
                     },
-                    runtime_args: vec![format!("port={guest_port}")],
+                    runtime_args: vec![format!("port={guest_port}"), LOG_LEVEL.into()],
                     ..RunOptions::default()
                 };
                 let args = ArgsFile::write(&options.runtime_args).expect("a temporary file");
