@@ -309,7 +309,9 @@ impl Core {
         let now = self.now();
         let mut woken = self.woken.take();
         self.timers.borrow_mut().expire(now, &mut woken);
-        woken.drain(..).for_each(task::wake);
+        if !woken.is_empty() {
+            woken.drain(..).for_each(task::wake);
+        }
         self.woken.set(woken);
     }
 
