@@ -51,6 +51,10 @@ const ROUND_TRIPS: usize = 1000;
 const HTTP_SECONDS: u64 = 10;
 /// How long a guest may take to answer its first request.
 const READY_WITHIN: Duration = Duration::from_secs(120);
+/// The same while bisecting memory: too little memory may hang a boot
+/// (the unikernels' bootloader does), and both systems answer within a
+/// few seconds when they have enough.
+const SMALL_READY_WITHIN: Duration = Duration::from_secs(30);
 /// How long a stalled transfer may stay silent before it counts as failed.
 const STALL: Duration = Duration::from_secs(30);
 
@@ -148,16 +152,18 @@ impl Bench<'_> {
     }
 }
 
-/// Boots `system` serving `service` and waits until it answers: returns
-/// the guest and when the first echo came back, or why it did not.
+/// Boots `system` serving `service` and waits (at most `within`) until it
+/// answers: returns the guest and when the first echo came back (the
+/// first HTTP answer for the `http` unikernel), or why it did not.
 fn ready(
     tools: &Tools,
     system: &System,
     service: Service,
     mem_mib: u32,
+    within: Duration,
 ) -> Result<(Vm, Instant), String> {
     let mut vm = system.boot(tools, service, mem_mib);
-    let deadline = Instant::now() + READY_WITHIN;
+    let deadline = Instant::now() + within;
     let echoed = match system {
         System::Unikit if service == Service::Http => None,
         _ => {
@@ -211,7 +217,7 @@ fn on_each_ready(
 ) {
     let mut notes = Vec::new();
     for (column, system) in &bench.systems {
-        match ready(&bench.tools, system, service, MEM_MIB) {
+        match ready(&bench.tools, system, service, MEM_MIB, READY_WITHIN) {
             Ok((vm, _)) => measure(*column, system, &vm, &mut bench.rows, &mut notes),
             Err(error) => notes.push(format!("{} {service:?}: {error}", system.name())),
         }
@@ -235,7 +241,7 @@ fn boot_section(bench: &mut Bench) {
     for (column, system) in &bench.systems {
         let mut times = Vec::new();
         for _ in 0..BOOT_RUNS {
-            match ready(&bench.tools, system, Service::Echo, MEM_MIB) {
+            match ready(&bench.tools, system, Service::Echo, MEM_MIB, READY_WITHIN) {
                 Ok((vm, at)) => times.push(at.duration_since(vm.started)),
                 Err(error) => {
                     let note = format!("{} boot: {error}", system.name());
@@ -257,10 +263,17 @@ fn boot_section(bench: &mut Bench) {
 /// Whether `system` answers an echo and an HTTP GET with `mem_mib`.
 fn answers_in(bench: &Bench, system: &System, mem_mib: u32) -> bool {
     match system {
-        System::Unikit => [Service::Echo, Service::Http]
-            .into_iter()
-            .all(|service| ready(&bench.tools, system, service, mem_mib).is_ok()),
-        System::Linux(_) => ready(&bench.tools, system, Service::Http, mem_mib).is_ok(),
+        System::Unikit => [Service::Echo, Service::Http].into_iter().all(|service| {
+            ready(&bench.tools, system, service, mem_mib, SMALL_READY_WITHIN).is_ok()
+        }),
+        System::Linux(_) => ready(
+            &bench.tools,
+            system,
+            Service::Http,
+            mem_mib,
+            SMALL_READY_WITHIN,
+        )
+        .is_ok(),
     }
 }
 
