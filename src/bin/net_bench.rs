@@ -121,7 +121,7 @@ impl Row {
             (None, _) => String::new(),
         };
         println!(
-            "   {:<34} {:>11} {:>11} {:>9}   {goal}",
+            "   {:<40} {:>10} {:>10} {:>9}   {goal}",
             self.label,
             value(self.values[0]),
             value(self.values[1]),
@@ -327,12 +327,12 @@ fn stripped_size(kernel: &Path) -> Option<u64> {
 fn size_section(bench: &mut Bench) {
     let kib = |bytes: u64| bytes as f64 / 1024.0;
     let image = bench.row(Row::new(
-        "image, KiB (disk image | kernel+initrd)",
+        "image, KiB (BIOS disk | kernel+initrd)",
         Better::Lower,
         0,
     ));
     let elf = bench.row(Row::new(
-        "kernel stripped, KiB (ELF | vmlinuz)",
+        "kernel, KiB (stripped ELF | vmlinuz)",
         Better::Lower,
         0,
     ));
@@ -357,7 +357,10 @@ fn size_section(bench: &mut Bench) {
                 bench.rows[elf].values[*column] = Some(kib(kernel));
                 bench.notes.push(format!(
                     "size: unikit = the larger of network's and http's BIOS image / stripped \
-                     ELF; Linux = vmlinuz + initramfs ({}) / vmlinuz (compressed, not stripped)",
+                     ELF; Linux = vmlinuz {:.0} KiB (compressed, not stripped) + initramfs \
+                     {:.0} KiB ({})",
+                    kib(kernel),
+                    kib(initramfs),
                     if peer.compressed {
                         "gzip -9"
                     } else {
@@ -538,10 +541,10 @@ fn main() {
         http_section(&mut bench);
     }
     println!(
-        "\n   {:<34} {:>11} {:>11} {:>9}   goal",
+        "\n   {:<40} {:>10} {:>10} {:>9}   goal",
         "figure", "unikit", "Linux VM", "unikit's"
     );
-    println!("   {:<34} {:>11} {:>11} {:>9}", "", "", "", "advantage");
+    println!("   {:<40} {:>10} {:>10} {:>9}", "", "", "", "advantage");
     for row in &bench.rows {
         row.print();
     }
