@@ -187,9 +187,10 @@ fn ready(
     if service == Service::Http {
         let deadline = Instant::now() + Duration::from_secs(10);
         while !client::http_get_ok(vm.port(Service::Http), Duration::from_secs(2)) {
-            if Instant::now() >= deadline {
+            if Instant::now() >= deadline || vm.exited() {
                 return Err(failure(&mut vm, "no HTTP answer", mem_mib));
             }
+            std::thread::sleep(Duration::from_millis(50));
         }
     }
     Ok((vm, answered_at))
