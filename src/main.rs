@@ -54,6 +54,7 @@ fn main() -> ExitCode {
         // come later and win).
         options.runtime_args.insert(0, "console-echo=on".to_owned());
     }
+    qemu::catch_stop_signals();
     let _created_tap = match &options.network {
         Network::Tap { name } => match network::prepare_tap(name) {
             Ok(created) => created,
@@ -95,6 +96,10 @@ fn main() -> ExitCode {
             image.name,
             options.timeout.unwrap_or_default(),
             qemu::STATUS_TIMEOUT
+        ),
+        Outcome::Interrupted(signal) => eprintln!(
+            "unikit: stopped by signal {signal}; QEMU stopped (status {})",
+            outcome.runner_status()
         ),
         Outcome::NoGuestStatus(code) => eprintln!(
             "unikit: QEMU stopped without a status from {} (QEMU {}); the guest reset or powered off, or QEMU failed (status {})",

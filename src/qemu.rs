@@ -7,13 +7,20 @@
 //! `isa-debug-exit` device through which the unikernel reports its status
 //! (see `unikit_drivers::qemu_exit`). The disk is opened with `snapshot=on`
 //! so several QEMUs can boot the same image at once and none writes to it.
+//!
+//! QEMU never outlives the runner: it is started with the parent-death
+//! signal set (killed if the runner dies, however it dies), and SIGINT,
+//! SIGTERM and SIGHUP sent to the runner stop QEMU and let the runner clean
+//! up (the runtime-argument file, a TAP device it created) before it exits
+//! with 128 plus the signal's number.
 
 use crate::cli::RunOptions;
 use crate::host::Tools;
 use crate::images::Image;
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus};
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::{AtomicI32, AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 use unikit_drivers::qemu_exit;
 
@@ -110,7 +117,41 @@ pub fn command(
     }
     command.args(options.network.qemu_args());
     command.args(&options.qemu_args);
+    // SAFETY: the closure runs in the forked child before exec and only
+    // calls prctl, which is async-signal-safe and changes nothing but the
+    // child's own parent-death signal.
+    unsafe {
+        command.pre_exec(|| {
+            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) == -1 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
     command
+}
+
+/// The signal that asked the runner to stop (0 while none has).
+static STOP_SIGNAL: AtomicI32 = AtomicI32::new(0);
+
+extern "C" fn record_stop_signal(signal: libc::c_int) {
+    STOP_SIGNAL.store(signal, Ordering::Relaxed);
+}
+
+/// Makes SIGINT, SIGTERM and SIGHUP ask [`wait`] to stop QEMU and return
+/// [`Outcome::Interrupted`], instead of ending the runner at once (which
+/// would leave its temporary file and TAP device behind).
+pub fn catch_stop_signals() {
+    for signal in [libc::SIGINT, libc::SIGTERM, libc::SIGHUP] {
+        // SAFETY: the handler only stores to an atomic, which is
+        // async-signal-safe; it stays valid for the whole process.
+        unsafe {
+            libc::signal(
+                signal,
+                record_stop_signal as extern "C" fn(libc::c_int) as libc::sighandler_t,
+            );
+        }
+    }
 }
 
 /// How a QEMU run ended.
@@ -122,6 +163,9 @@ pub enum Outcome {
     NoGuestStatus(Option<i32>),
     /// `--timeout` elapsed and QEMU was killed.
     TimedOut,
+    /// The runner got this stop signal (SIGINT, SIGTERM, SIGHUP) and
+    /// stopped QEMU.
+    Interrupted(i32),
 }
 
 impl Outcome {
@@ -131,6 +175,7 @@ impl Outcome {
             Outcome::Exited(status) => *status,
             Outcome::NoGuestStatus(_) => STATUS_NO_GUEST_STATUS,
             Outcome::TimedOut => STATUS_TIMEOUT,
+            Outcome::Interrupted(signal) => 128u8.saturating_add(*signal as u8),
         }
     }
 
@@ -146,17 +191,24 @@ impl Outcome {
     }
 }
 
-/// Waits for QEMU, killing it when `timeout` elapses.
+/// Waits for QEMU, killing it when `timeout` elapses or a stop signal
+/// arrives (see [`catch_stop_signals`]).
 pub fn wait(mut child: Child, timeout: Option<Duration>) -> std::io::Result<Outcome> {
-    let Some(timeout) = timeout else {
-        return Ok(Outcome::from_qemu(child.wait()?));
-    };
-    let deadline = Instant::now() + timeout;
+    let deadline = timeout.map(|timeout| Instant::now() + timeout);
     loop {
+        let signal = STOP_SIGNAL.load(Ordering::Relaxed);
+        if signal != 0 {
+            // QEMU may have ended already (a terminal's Ctrl-C reaches it
+            // too); killing an exited child that is not yet reaped is
+            // harmless.
+            let _ = child.kill();
+            child.wait()?;
+            return Ok(Outcome::Interrupted(signal));
+        }
         if let Some(status) = child.try_wait()? {
             return Ok(Outcome::from_qemu(status));
         }
-        if Instant::now() >= deadline {
+        if deadline.is_some_and(|deadline| Instant::now() >= deadline) {
             child.kill()?;
             child.wait()?;
             return Ok(Outcome::TimedOut);

@@ -310,6 +310,97 @@ fn a_hung_guest_is_killed_at_the_timeout_with_status_124() {
     );
 }
 
+/// The QEMU processes the runner `pid` has started.
+fn children_of(pid: u32) -> Vec<u32> {
+    std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children"))
+        .unwrap_or_default()
+        .split_whitespace()
+        .map(|child| child.parse().expect("a pid"))
+        .collect()
+}
+
+#[test]
+fn sigterm_to_the_runner_stops_qemu_and_cleans_up_with_status_143() {
+    let mut child = Command::new(RUNNER)
+        .args(["test-hang", "--timeout", TIMEOUT_SECONDS, "--", "note=kept"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("the runner starts");
+    let mut stdout = child.stdout.take().expect("piped");
+    let mut console = Vec::new();
+    let mut byte = [0u8; 1];
+    while !String::from_utf8_lossy(&console).contains("hanging with interrupts off") {
+        let read = stdout.read(&mut byte).expect("the console");
+        assert_eq!(
+            read,
+            1,
+            "the runner ended early: {}",
+            String::from_utf8_lossy(&console)
+        );
+        console.push(byte[0]);
+    }
+    let qemu = children_of(child.id());
+    assert_eq!(qemu.len(), 1, "the runner runs one QEMU: {qemu:?}");
+    let args_file = std::env::temp_dir().join(format!("unikit-args-{}-0", child.id()));
+    assert!(
+        args_file.exists(),
+        "{} while QEMU runs",
+        args_file.display()
+    );
+    // SAFETY: signals the runner this test started and has not reaped.
+    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    let output = child.wait_with_output().expect("the runner ends");
+    assert_eq!(output.status.code(), Some(143));
+    let messages = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        messages.contains("unikit: stopped by signal 15; QEMU stopped (status 143)"),
+        "{messages}"
+    );
+    assert!(
+        !std::path::Path::new(&format!("/proc/{}", qemu[0])).exists(),
+        "QEMU outlived the runner"
+    );
+    assert!(!args_file.exists(), "{} left behind", args_file.display());
+}
+
+#[test]
+fn qemu_dies_with_a_runner_that_is_killed() {
+    let mut child = Command::new(RUNNER)
+        .args(["test-hang", "--timeout", TIMEOUT_SECONDS])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("the runner starts");
+    let started = Instant::now();
+    let qemu = loop {
+        if let [qemu] = children_of(child.id())[..] {
+            break qemu;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "no QEMU started"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    child.kill().expect("SIGKILL");
+    child.wait().expect("reaped");
+    let qemu_proc = format!("/proc/{qemu}/stat");
+    let started = Instant::now();
+    // A killed QEMU lingers as a zombie until init reaps it: "Z" counts as dead.
+    while std::fs::read_to_string(&qemu_proc).is_ok_and(|stat| {
+        stat.rsplit(')')
+            .next()
+            .is_some_and(|rest| !rest.trim_start().starts_with('Z'))
+    }) {
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "QEMU {qemu} outlived its killed runner"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
 #[test]
 fn an_unknown_unikernel_lists_the_available_ones_and_exits_2() {
     let output = runner(&["no-such-kernel"]);
