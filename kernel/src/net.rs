@@ -250,12 +250,23 @@ fn start() -> Result<&'static Shared, String> {
     let isr = memory::map_mmio(isr, 1)
         .map_err(|error| format!("{name}: cannot map the ISR status register: {error:?}"))?;
     pci::enable(address);
-    let device =
-        VirtioNet::<KernelHal>::new(address).map_err(|error| format!("{name}: {error}"))?;
-    let mac = device.mac();
+    // The line is routed (level-triggered) before the card starts: a frame
+    // that arrives while the receive ring is being filled raises it at
+    // once, and an I/O APIC entry still masked and edge-triggered at that
+    // moment ignores the rising edge (QEMU's model does), leaving the line
+    // high with no interrupt ever delivered, and reception stalled for good.
+    // The handler only reads the ISR byte, harmless before the card starts.
     ISR_STATUS.store(isr, Ordering::Release);
     let route = apic::route_pci_irq(interrupt.line, apic::vectors::NET)
         .ok_or_else(|| format!("{name}: no I/O APIC to route IRQ {}", interrupt.line))?;
+    // virtio-drivers logs the negotiated features at info level; the one
+    // line below says what a user needs, so keep only its warnings.
+    let level = log::max_level();
+    log::set_max_level(level.min(log::LevelFilter::Warn));
+    let device = VirtioNet::<KernelHal>::new(address);
+    log::set_max_level(level);
+    let device = device.map_err(|error| format!("{name}: {error}"))?;
+    let mac = device.mac();
     let kind = if function.device == virtio_net::TRANSITIONAL_DEVICE {
         "transitional"
     } else {
