@@ -6,23 +6,22 @@
 //! retries a bounded number of times, as Intel's guidance says, and reports
 //! failure rather than spinning forever.
 
-use core::arch::x86_64::{_rdrand64_step, _rdseed64_step};
-use raw_cpuid::CpuId;
+use core::arch::x86_64::{__cpuid, __cpuid_count, _rdrand64_step, _rdseed64_step};
 
 const RETRIES: usize = 64;
 
-/// Whether the CPU has `RDRAND`.
+/// Whether the CPU has `RDRAND`: CPUID.01H:ECX[30]. The bit is read
+/// directly: a general CPUID decoder costs more boot time under QEMU's TCG
+/// (where new code is translated on first use) than the two bits it is
+/// asked for are worth.
 pub fn has_rdrand() -> bool {
-    CpuId::new()
-        .get_feature_info()
-        .is_some_and(|features| features.has_rdrand())
+    __cpuid(1).ecx & (1 << 30) != 0
 }
 
-/// Whether the CPU has `RDSEED`.
+/// Whether the CPU has `RDSEED`: CPUID.(EAX=07H,ECX=0):EBX[18], when leaf 7
+/// exists.
 pub fn has_rdseed() -> bool {
-    CpuId::new()
-        .get_extended_feature_info()
-        .is_some_and(|features| features.has_rdseed())
+    __cpuid(0).eax >= 7 && __cpuid_count(7, 0).ebx & (1 << 18) != 0
 }
 
 /// 64 bits from `RDSEED`, or `None` if the CPU lacks it or it stays empty.

@@ -202,7 +202,8 @@ pub fn bar(address: PciAddress, index: u8) -> Option<Bar> {
         return None;
     }
     let offset = BAR0 + 4 * u16::from(index);
-    let command = read(address, COMMAND);
+    // The status half reads back its write-one-to-clear bits: write zeros.
+    let command = read(address, COMMAND) & 0xffff;
     write(address, COMMAND, command & !0x3);
     let low = read(address, offset);
     write(address, offset, u32::MAX);
@@ -223,15 +224,12 @@ pub fn bar(address: PciAddress, index: u8) -> Option<Bar> {
 
 /// Lets `address` decode its memory and I/O BARs and master the bus (DMA).
 pub fn enable(address: PciAddress) {
-    let command = read(address, COMMAND);
+    let command = read(address, COMMAND) as u16;
     let enabled = CommandRegister::IO_ENABLE
         | CommandRegister::MEMORY_ENABLE
         | CommandRegister::BUS_MASTER_ENABLE;
-    write(
-        address,
-        COMMAND,
-        command & 0xffff_0000 | u32::from(command as u16 | enabled.bits()),
-    );
+    // Zeros in the status half leave its write-one-to-clear bits alone.
+    write(address, COMMAND, u32::from(command | enabled.bits()));
 }
 
 /// A function's legacy interrupt.

@@ -9,7 +9,8 @@
 //!   written to `IA32_TSC_DEADLINE`. Exact, absolute, no conversion beyond
 //!   nanoseconds to TSC ticks. Needs CPUID.01H:ECX[24].
 //! - **LAPIC one-shot**: the local APIC timer counts down from an initial
-//!   count; its rate is measured against the TSC at boot. Relative, and at
+//!   count; its rate is measured against the TSC at boot, over the same
+//!   stretch of boot as the TSC's own calibration. Relative, and at
 //!   most 2^32 counts (over a minute at QEMU's rate), so a longer sleep
 //!   wakes early and the loop re-arms.
 //! - **PIT**: channel 0 in mode 0 raises IRQ0 (through the I/O APIC, on the
@@ -27,7 +28,6 @@
 use crate::apic::{self, LapicTimerMode, vectors};
 use crate::{clock, events};
 use core::sync::atomic::{AtomicU8, AtomicU64, Ordering};
-use raw_cpuid::CpuId;
 use unikit_drivers::{pit, tsc};
 use x86_64::registers::model_specific::Msr;
 
@@ -75,9 +75,7 @@ impl AlarmSource {
     /// Whether this machine has it.
     pub fn is_available(self) -> bool {
         match self {
-            AlarmSource::TscDeadline => CpuId::new()
-                .get_feature_info()
-                .is_some_and(|features| features.has_tsc_deadline()),
+            AlarmSource::TscDeadline => tsc::has_deadline_timer(),
             AlarmSource::LapicOneShot | AlarmSource::Pit | AlarmSource::Tick1kHz => true,
         }
     }
@@ -120,11 +118,33 @@ pub fn lapic_timer_hz() -> u64 {
     LAPIC_TIMER_HZ.load(Ordering::Relaxed)
 }
 
-/// Starts using `source` (the APIC must be initialised with its timer
-/// mode). Measures the LAPIC timer against the TSC when it is the source.
-pub fn init(source: AlarmSource) {
-    if matches!(source, AlarmSource::LapicOneShot | AlarmSource::Tick1kHz) {
-        LAPIC_TIMER_HZ.store(measure_lapic_timer(), Ordering::Relaxed);
+/// An alarm source chosen, waiting for the TSC rate: see [`prepare`].
+pub struct Prepared {
+    source: AlarmSource,
+    lapic_window: Option<LapicWindow>,
+}
+
+/// Prepares `source` before the TSC is calibrated (the APIC must be
+/// initialised with its timer mode): when the source needs the LAPIC
+/// timer's rate, starts the timer counting now, so the measurement runs
+/// alongside the TSC's own calibration instead of after it.
+pub fn prepare(source: AlarmSource) -> Prepared {
+    Prepared {
+        source,
+        lapic_window: matches!(source, AlarmSource::LapicOneShot | AlarmSource::Tick1kHz)
+            .then(LapicWindow::open),
+    }
+}
+
+/// Starts using the prepared source once the TSC rate is known, finishing
+/// the LAPIC timer's rate measurement if it needs one. Returns the source.
+pub fn init(prepared: Prepared) -> AlarmSource {
+    let Prepared {
+        source,
+        lapic_window,
+    } = prepared;
+    if let Some(window) = lapic_window {
+        LAPIC_TIMER_HZ.store(window.close(), Ordering::Relaxed);
     }
     if source == AlarmSource::Tick1kHz {
         let period = (lapic_timer_hz() / 1_000).clamp(1, u64::from(u32::MAX)) as u32;
@@ -135,45 +155,78 @@ pub fn init(source: AlarmSource) {
         apic::route_isa_irq(0, vectors::PIT);
     }
     SOURCE.store(source as u8, Ordering::Relaxed);
+    source
 }
 
-/// The LAPIC timer's rate: its count read at two moments 2 ms apart, each
-/// read bracketed by two clock reads and timed at their midpoint (the
-/// tightest of several attempts). Under TCG a register access takes tens of
-/// microseconds; timing the window from the write of the initial count
-/// instead, as a naive measurement does, overstates the rate by about 1%,
-/// and every sleep then ends 1% late.
-fn measure_lapic_timer() -> u64 {
-    const WINDOW_NS: u64 = 2_000_000;
+/// The LAPIC timer counting down from its maximum, and where it stood at
+/// the start. Its rate is the count read at two moments at least
+/// [`LapicWindow::MIN_NANOS`] apart, each read bracketed by two TSC reads
+/// and timed at their midpoint (the tightest of several attempts). Under
+/// TCG a register access takes tens of microseconds; timing the window from
+/// the write of the initial count instead, as a naive measurement does,
+/// overstates the rate by about 1%, and every sleep then ends 1% late.
+struct LapicWindow {
+    start_tsc: u64,
+    start_count: u32,
+}
+
+impl LapicWindow {
+    /// The shortest window: 2 ms.
+    const MIN_NANOS: u64 = 2_000_000;
     const ATTEMPTS: usize = 4;
-    let sample = |local: &x2apic::lapic::LocalApic| {
+
+    /// Starts the countdown from the maximum (interrupts must be off).
+    fn open() -> LapicWindow {
+        apic::with_local_apic(|local| {
+            // SAFETY: counting down from the maximum and stopping the timer
+            // (initial count 0) before it could reach zero, over a minute
+            // later, raises no interrupt, in one-shot and periodic mode alike.
+            unsafe { local.set_timer_initial(u32::MAX) };
+            let (start_tsc, start_count) = Self::sample(local);
+            LapicWindow {
+                start_tsc,
+                start_count,
+            }
+        })
+        .unwrap_or(LapicWindow {
+            start_tsc: tsc::read(),
+            start_count: 0,
+        })
+    }
+
+    /// The TSC (midpoint of the tightest bracket) and the count it read.
+    fn sample(local: &x2apic::lapic::LocalApic) -> (u64, u32) {
         let mut best = (u64::MAX, 0u64, 0u32);
-        for _ in 0..ATTEMPTS {
-            let before = clock::now_ns();
+        for _ in 0..Self::ATTEMPTS {
+            let before = tsc::read();
             // SAFETY: reading the current count has no side effect.
             let count = unsafe { local.timer_current() };
-            let after = clock::now_ns();
+            let after = tsc::read();
             if after - before < best.0 {
                 best = (after - before, before + (after - before) / 2, count);
             }
         }
         (best.1, best.2)
-    };
-    apic::with_local_apic(|local| {
-        // SAFETY: counting down from the maximum and stopping the timer
-        // (initial count 0) before it could reach zero raises no interrupt,
-        // in one-shot and periodic mode alike.
-        unsafe { local.set_timer_initial(u32::MAX) };
-        let (start_ns, start_count) = sample(local);
-        while clock::now_ns() - start_ns < WINDOW_NS {
+    }
+
+    /// Waits out the rest of the shortest window (the TSC must be
+    /// calibrated), stops the countdown, and returns the timer's counts per
+    /// second.
+    fn close(self) -> u64 {
+        let min_ticks = clock::ns_to_ticks(Self::MIN_NANOS);
+        while tsc::read() - self.start_tsc < min_ticks {
             core::hint::spin_loop();
         }
-        let (end_ns, end_count) = sample(local);
-        // SAFETY: as above: stops the countdown.
-        unsafe { local.set_timer_initial(0) };
-        u64::from(start_count - end_count) * 1_000_000_000 / (end_ns - start_ns).max(1)
-    })
-    .unwrap_or(0)
+        apic::with_local_apic(|local| {
+            let (end_tsc, end_count) = Self::sample(local);
+            // SAFETY: as in `open`: stops the countdown.
+            unsafe { local.set_timer_initial(0) };
+            let counts = u128::from(self.start_count.saturating_sub(end_count));
+            let tsc_ticks = u128::from((end_tsc - self.start_tsc).max(1));
+            (counts * u128::from(clock::tsc_hz()) / tsc_ticks) as u64
+        })
+        .unwrap_or(0)
+    }
 }
 
 /// Programs the alarm for `deadline_ns` (monotonic) and returns `true`, or
