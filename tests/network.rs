@@ -92,8 +92,12 @@ impl Server {
             match self.lines.recv_timeout(STARTUP_LIMIT) {
                 Ok(line) if line.contains(text) => return,
                 Ok(_) => {}
-                Err(_) => panic!(
+                Err(mpsc::RecvTimeoutError::Timeout) => panic!(
                     "no line with {text:?} within {STARTUP_LIMIT:?}; console:\n{}",
+                    self.console()
+                ),
+                Err(mpsc::RecvTimeoutError::Disconnected) => panic!(
+                    "the runner exited before a line with {text:?}; console:\n{}",
                     self.console()
                 ),
             }
@@ -115,8 +119,14 @@ impl Server {
 }
 
 impl Drop for Server {
+    /// Stops the runner as a user's Ctrl-C would (SIGTERM), so it stops
+    /// QEMU and deletes a TAP device it created.
     fn drop(&mut self) {
-        let _ = self.child.kill();
+        if let Ok(pid) = i32::try_from(self.child.id()) {
+            // SAFETY: signals the runner this test started and has not
+            // reaped yet, so the pid is still its.
+            unsafe { libc::kill(pid, libc::SIGTERM) };
+        }
         let _ = self.child.wait();
     }
 }
