@@ -279,6 +279,14 @@ print("ok")
             "Closing connection!".to_owned()
         ]
     );
+    // A clean start (DHCP, card, listener) has nothing to warn about.
+    let console = server.console();
+    let warnings: Vec<&str> = console_log::parse_all(&console)
+        .into_iter()
+        .filter(|line| line.level == "WARN" || line.level == "ERROR")
+        .map(|line| line.message)
+        .collect();
+    assert!(warnings.is_empty(), "{warnings:?}");
 }
 
 #[test]

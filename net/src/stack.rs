@@ -596,6 +596,9 @@ impl State {
                     waiter.wake();
                 }
             }
+            // smoltcp reports `Deconfigured` once at start too, when there
+            // was no lease to lose: only a real loss is worth a warning.
+            None if self.address.is_none() => {}
             None => {
                 log::warn!("DHCP lease lost");
                 set_address(&mut self.iface, None, None);
