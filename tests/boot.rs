@@ -327,19 +327,15 @@ fn sigterm_to_the_runner_stops_qemu_and_cleans_up_with_status_143() {
         .stderr(Stdio::piped())
         .spawn()
         .expect("the runner starts");
-    let mut stdout = child.stdout.take().expect("piped");
-    let mut console = Vec::new();
-    let mut byte = [0u8; 1];
-    while !String::from_utf8_lossy(&console).contains("hanging with interrupts off") {
-        let read = stdout.read(&mut byte).expect("the console");
-        assert_eq!(
-            read,
-            1,
-            "the runner ended early: {}",
-            String::from_utf8_lossy(&console)
-        );
-        console.push(byte[0]);
-    }
+    let stdout = std::io::BufReader::new(child.stdout.take().expect("piped"));
+    // Kept open until the runner ends, so QEMU's console never hits a
+    // closed pipe.
+    let mut lines = std::io::BufRead::lines(stdout);
+    let hanging = lines
+        .by_ref()
+        .map(|line| line.expect("console output is text"))
+        .any(|line| line.contains("hanging with interrupts off"));
+    assert!(hanging, "the runner ended before the guest hung");
     let qemu = children_of(child.id());
     assert_eq!(qemu.len(), 1, "the runner runs one QEMU: {qemu:?}");
     let args_file = std::env::temp_dir().join(format!("unikit-args-{}-0", child.id()));
@@ -348,9 +344,9 @@ fn sigterm_to_the_runner_stops_qemu_and_cleans_up_with_status_143() {
         "{} while QEMU runs",
         args_file.display()
     );
-    // SAFETY: signals the runner this test started and has not reaped.
-    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    common::terminate(&child);
     let output = child.wait_with_output().expect("the runner ends");
+    drop(lines);
     assert_eq!(output.status.code(), Some(143));
     let messages = String::from_utf8_lossy(&output.stderr);
     assert!(

@@ -122,11 +122,7 @@ impl Drop for Server {
     /// Stops the runner as a user's Ctrl-C would (SIGTERM), so it stops
     /// QEMU and deletes a TAP device it created.
     fn drop(&mut self) {
-        if let Ok(pid) = i32::try_from(self.child.id()) {
-            // SAFETY: signals the runner this test started and has not
-            // reaped yet, so the pid is still its.
-            unsafe { libc::kill(pid, libc::SIGTERM) };
-        }
+        common::terminate(&self.child);
         let _ = self.child.wait();
     }
 }

@@ -8,7 +8,7 @@
 
 #![allow(dead_code)] // each test file uses its own subset
 
-use std::process::{Command, Output, Stdio};
+use std::process::{Child, Command, Output, Stdio};
 use unikit::console_log::{self, LogLine};
 
 pub const RUNNER: &str = env!("CARGO_BIN_EXE_unikit");
@@ -67,6 +67,15 @@ pub fn runner(args: &[&str]) -> Output {
         .stdin(Stdio::null())
         .output()
         .expect("the runner starts")
+}
+
+/// Stops a runner as a user's Ctrl-C or `kill` would (SIGTERM), so it
+/// stops QEMU and cleans up after itself.
+pub fn terminate(runner: &Child) {
+    let pid = i32::try_from(runner.id()).expect("a pid fits an i32");
+    // SAFETY: kill(2) with a pid this test started and has not reaped yet,
+    // so the pid is still the runner's.
+    unsafe { libc::kill(pid, libc::SIGTERM) };
 }
 
 pub fn boot(name: &str, extra: &[&str]) -> Boot {
