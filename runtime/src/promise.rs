@@ -39,7 +39,6 @@ use core::cell::{Cell, UnsafeCell};
 use core::fmt;
 use core::future::{Future, IntoFuture};
 use core::marker::PhantomData;
-use core::mem::ManuallyDrop;
 use core::ops::Deref;
 use core::pin::Pin;
 use core::ptr::NonNull;
@@ -67,8 +66,8 @@ pub struct Promise<T> {
 }
 
 enum Repr<T> {
-    /// Already resolved (or moved out by the future that awaited it).
-    Ready(Option<Result<T, Error>>),
+    /// Already resolved.
+    Ready(Result<T, Error>),
     /// Resolved through a [`Resolver`].
     Cell(CellRef<T>),
     /// The output of a spawned task.
@@ -281,14 +280,14 @@ impl<T> Promise<T> {
     #[inline]
     pub fn fulfilled(value: T) -> Self {
         Promise {
-            repr: Repr::Ready(Some(Ok(value))),
+            repr: Repr::Ready(Ok(value)),
         }
     }
 
     /// A promise already rejected with `error` (Lwt's `fail`).
     pub fn rejected(error: Error) -> Self {
         Promise {
-            repr: Repr::Ready(Some(Err(error))),
+            repr: Repr::Ready(Err(error)),
         }
     }
 
@@ -300,7 +299,7 @@ impl<T> Promise<T> {
 
     fn result(&self) -> Option<&Result<T, Error>> {
         match &self.repr {
-            Repr::Ready(r) => r.as_ref(),
+            Repr::Ready(r) => Some(r),
             Repr::Cell(cell) => cell.value(),
             // SAFETY: task promises are built by `spawn` with output `T`.
             Repr::Task(task, _) => unsafe { task.output::<T>() },
@@ -347,7 +346,7 @@ impl<T> Promise<T> {
     pub fn on_cancel(&self, f: impl FnOnce() + 'static) {
         match &self.repr {
             Repr::Ready(r) => {
-                if matches!(r, Some(Err(Error::Canceled))) {
+                if matches!(r, Err(Error::Canceled)) {
                     f();
                 }
             }
@@ -373,9 +372,12 @@ impl<T> IntoFuture for Promise<T> {
 
     #[inline]
     fn into_future(self) -> Awaiting<T> {
-        Awaiting {
-            promise: ManuallyDrop::new(self),
-        }
+        let stage = match self.repr {
+            Repr::Ready(result) => Stage::Ready(result),
+            Repr::Cell(cell) => Stage::Cell(cell),
+            Repr::Task(task, _) => Stage::Task(task),
+        };
+        Awaiting { stage }
     }
 }
 
@@ -384,29 +386,32 @@ impl<T> IntoFuture for Promise<T> {
 /// Under a cancellation request (see [`crate::cancel`]) it cancels a pending
 /// cancelable promise (a [`task`] promise is rejected at once; a spawned
 /// task is asked to cancel) and keeps waiting on a [`wait`] promise.
+///
+/// # Cost of awaiting a resolved promise
+///
+/// Awaiting an already resolved promise costs what awaiting
+/// `core::future::ready` does. `poll` first takes the stage out, as
+/// `Option::take` does, and returns a `Ready` result at once (putting any
+/// other stage back); a cell's or task's result is moved into the `Ready`
+/// stage out of line and taken the same way. Every completed poll leaves
+/// `Done`, which the drop that follows an await sees was just written. So a
+/// loop of awaits on resolved promises compiles to a plain loop: no
+/// dispatch on the kind of promise, no drop glue.
 #[must_use = "futures do nothing unless awaited"]
 pub struct Awaiting<T> {
-    /// Dropped by `Awaiting`'s `drop`, which skips the drop glue when the
-    /// promise is an already resolved one whose value was moved out: the
-    /// common end of an await, checked in one comparison.
-    promise: ManuallyDrop<Promise<T>>,
+    stage: Stage<T>,
 }
 
-impl<T> Drop for Awaiting<T> {
-    #[inline]
-    fn drop(&mut self) {
-        if !matches!(self.promise.repr, Repr::Ready(None)) {
-            // SAFETY: the promise is dropped here only, once.
-            unsafe { ManuallyDrop::drop(&mut self.promise) };
-        }
-    }
-}
-
-impl<T> Awaiting<T> {
-    /// The awaited promise.
-    pub fn promise(&self) -> &Promise<T> {
-        &self.promise
-    }
+/// What an awaited promise is waiting for, or its result.
+enum Stage<T> {
+    /// Resolved; the result is not moved out yet.
+    Ready(Result<T, Error>),
+    /// Resolved through a [`Resolver`].
+    Cell(CellRef<T>),
+    /// The output of a spawned task.
+    Task(TaskRef),
+    /// The result was moved out.
+    Done,
 }
 
 impl<T> Unpin for Awaiting<T> {}
@@ -414,20 +419,43 @@ impl<T> Unpin for Awaiting<T> {}
 impl<T> Future for Awaiting<T> {
     type Output = Result<T, Error>;
 
-    /// The already-resolved case and the `wait`/`task` promise case are
-    /// inlined: awaiting a resolved promise in a loop compiles to a plain
-    /// loop.
     #[inline]
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        match &mut self.promise.repr {
-            Repr::Ready(r) => Poll::Ready(r.take().expect("promise awaited after completion")),
-            Repr::Cell(cell) => Self::poll_cell(cell, cx),
-            Repr::Task(..) => self.poll_task(cx),
+        // Taken, then put back if not ready (see "Cost" above).
+        match core::mem::replace(&mut self.stage, Stage::Done) {
+            Stage::Ready(result) => return Poll::Ready(result),
+            stage => self.stage = stage,
+        }
+        if self.poll_pending(cx).is_pending() {
+            return Poll::Pending;
+        }
+        match core::mem::replace(&mut self.stage, Stage::Done) {
+            Stage::Ready(result) => Poll::Ready(result),
+            _ => unreachable!("a completed poll leaves the result ready"),
         }
     }
 }
 
 impl<T> Awaiting<T> {
+    /// Polls the cell or task; once it is resolved, moves its result into
+    /// the `Ready` stage and releases the cell or task.
+    #[inline(never)]
+    fn poll_pending(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+        let polled = match &self.stage {
+            Stage::Cell(cell) => Self::poll_cell(cell, cx),
+            Stage::Task(task) => Self::poll_task(task, cx),
+            Stage::Ready(_) => unreachable!("taken by poll"),
+            Stage::Done => panic!("promise awaited after completion"),
+        };
+        match polled {
+            Poll::Ready(result) => {
+                drop(core::mem::replace(&mut self.stage, Stage::Ready(result)));
+                Poll::Ready(())
+            }
+            Poll::Pending => Poll::Pending,
+        }
+    }
+
     #[inline]
     fn poll_cell(cell: &CellRef<T>, cx: &mut Context<'_>) -> Poll<Result<T, Error>> {
         if cell.is_pending() && crate::cancel::cancel_requested() {
@@ -442,21 +470,16 @@ impl<T> Awaiting<T> {
         Poll::Pending
     }
 
-    fn poll_task(&mut self, cx: &mut Context<'_>) -> Poll<Result<T, Error>> {
-        match &mut self.promise.repr {
-            Repr::Ready(_) | Repr::Cell(_) => unreachable!("handled by poll"),
-            Repr::Task(task, _) => {
-                // SAFETY: as above; the output type is `T` (built by spawn).
-                if let Some(result) = unsafe { task.take_output::<T>() } {
-                    return Poll::Ready(result);
-                }
-                if crate::cancel::cancel_requested() {
-                    task.request_cancel();
-                }
-                task.set_waiter(cx.waker());
-                Poll::Pending
-            }
+    fn poll_task(task: &TaskRef, cx: &mut Context<'_>) -> Poll<Result<T, Error>> {
+        // SAFETY: as above; the output type is `T` (built by spawn).
+        if let Some(result) = unsafe { task.take_output::<T>() } {
+            return Poll::Ready(result);
         }
+        if crate::cancel::cancel_requested() {
+            task.request_cancel();
+        }
+        task.set_waiter(cx.waker());
+        Poll::Pending
     }
 }
 
