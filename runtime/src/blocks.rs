@@ -1,17 +1,17 @@
-//! Recycled task allocations.
+//! Recycled promise cells.
 //!
-//! Spawning is the runtime's one allocation per task (and a `wait`/`task`
-//! pair's, per promise cell), and on bare metal the global allocator may be
-//! slow (a linked-list allocator searches its free list). Each executor
-//! therefore keeps the blocks of freed tasks and cells, sorted in
-//! size classes of 8 bytes up to 1 KiB (each class an intrusive list
-//! threaded through its free blocks, so keeping and reusing a block is a
-//! few loads and stores), and hands them out again to tasks
-//! of the same class: a program that spawns and finishes tasks at a steady
-//! rate stops calling the global allocator. At most [`KEEP`] blocks per
-//! class are kept; the rest, larger blocks and blocks aligned beyond 16
-//! bytes go back to the global allocator at once. Everything kept is freed
-//! with the executor.
+//! A `wait`/`task` pair allocates one cell, and on bare metal the global
+//! allocator may be slow (a linked-list allocator searches its free list).
+//! Each executor therefore keeps the blocks of freed cells, sorted in size
+//! classes of 8 bytes up to 1 KiB (each class an intrusive list threaded
+//! through its free blocks, so keeping and reusing a block is a few loads
+//! and stores), and hands them out again to cells of the same class: a
+//! program that makes and resolves promises at a steady rate stops calling
+//! the global allocator. At most [`KEEP`] blocks per class are kept; the
+//! rest, larger blocks and blocks aligned beyond 16 bytes go back to the
+//! global allocator at once. Everything kept is freed with the executor.
+//! (Tasks, which live no longer than their executor, come from its
+//! [`crate::slab`] instead.)
 //!
 //! A block is allocated with its class's layout, whichever cache or the
 //! global allocator it came from, so any executor's cache, or the global

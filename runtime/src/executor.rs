@@ -61,6 +61,7 @@ use crate::local::Locals;
 use crate::platform::{Events, Instant, Platform};
 use crate::random::Prng;
 use crate::signal::InterruptSignal;
+use crate::slab::Slab;
 use crate::task::{self, Header, TaskRef};
 use crate::timer::Timers;
 
@@ -123,6 +124,7 @@ pub(crate) struct Core {
     open: Cell<bool>,
     pub(crate) queue: RunQueue,
     pub(crate) blocks: Blocks,
+    pub(crate) slab: Slab,
     /// Every task not freed yet, so that shutdown can drop their futures.
     live: RefCell<Live>,
     pub(crate) timers: RefCell<Timers>,
@@ -547,6 +549,7 @@ impl<P: Platform + 'static> Runtime<P> {
             open: Cell::new(true),
             queue: RunQueue::new(),
             blocks: Blocks::default(),
+            slab: Slab::default(),
             live: RefCell::new(Live::default()),
             timers: RefCell::new(Timers::default()),
             woken: Cell::new(Vec::new()),

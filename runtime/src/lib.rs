@@ -113,6 +113,7 @@ pub mod promise;
 pub mod random;
 mod ready;
 pub mod signal;
+mod slab;
 pub mod spawn;
 pub mod stream;
 pub mod switch;

@@ -1,10 +1,9 @@
 //! Tasks: spawned futures, their memory layout and their wakers.
 //!
-//! A task is one heap allocation (recycled by the executor, see
-//! [`crate::blocks`]) holding a [`Header`] followed by the
-//! future, which is replaced in place by its output when it completes. The
-//! handle returned by [`spawn`] points at the same allocation, so a spawned
-//! task costs exactly one allocation; the header is 48 bytes on x86_64 and,
+//! A task is one block of its executor's slab (see [`crate::slab`])
+//! holding a [`Header`] followed by the future, which is replaced in place
+//! by its output when it completes. The handle returned by [`spawn`] points
+//! at the same block, so a spawned task costs exactly one block; the header is 48 bytes on x86_64 and,
 //! with the task's entry in the executor's list of live tasks (8 bytes), is
 //! all a task costs beyond its future (its output shares the future's
 //! memory).
@@ -452,7 +451,7 @@ where
     let layout = Layout::new::<Task<F>>();
     // SAFETY: the core is alive (the new task holds a count on it).
     let ptr = unsafe { core.as_ref() }
-        .blocks
+        .slab
         .alloc(layout)
         .cast::<Task<F>>();
     // SAFETY: a fresh block of the task's layout.
@@ -562,12 +561,12 @@ where
             drop((*task.as_ptr()).header.take_waiter());
             core::ptr::drop_in_place(&raw mut (*task.as_ptr()).header);
         }
-        // SAFETY: the block came from this core's `blocks` with this layout
+        // SAFETY: the block came from this core's slab with this layout
         // and its contents were just dropped; the core is alive until the
         // count the task held is released below.
         unsafe {
             core.as_ref()
-                .blocks
+                .slab
                 .free(ptr.cast(), Layout::new::<Task<F>>())
         };
         // SAFETY: the task's strong count on its core, taken at spawn.
