@@ -12,11 +12,12 @@
 //! - **boot**: `noop`'s kernel entry to the unikernel's start (the banner's
 //!   "boot took", on the guest's TSC) and QEMU start to the first console
 //!   line (host clock); medians of five boots, on BIOS and on UEFI.
-//! - **size**: each tutorial's kernel ELF stripped, `noop`'s disk images,
-//!   and the smallest `--mem`
-//!   it boots and exits 0 in (bisection; a boot that does not finish in its
-//!   time counts as failed). `speaking_clock` runs with `count=1`, and
-//!   `echo_console` is sent `quit` when it prompts.
+//! - **size**: each unikernel's kernel ELF stripped, `noop`'s disk images,
+//!   and the smallest `--mem` each tutorial boots and exits 0 in
+//!   (bisection; a boot that does not finish in its time counts as
+//!   failed). `speaking_clock` runs with `count=1`, and `echo_console` is
+//!   sent `quit` when it prompts. The network unikernels serve until
+//!   stopped: `net-bench` measures their memory.
 //! - **heap**: `talc` against `linked_list_allocator`, both as the kernel
 //!   wraps them (`unikit_kernel::heap`), on the host over same-size arenas,
 //!   running the same fragmenting sequence of allocations, frees and
@@ -327,6 +328,11 @@ fn boot_section() {
 
 // ---- 4. size and memory -------------------------------------------------
 
+/// The network unikernels: they serve until stopped and need a NIC, so
+/// this section reports their size only; `net-bench`'s memory section
+/// measures the memory they serve in.
+const NETWORK_UNIKERNELS: &[&str] = &["http", "network", "udp_echo"];
+
 /// How to run a unikernel to its end: runtime arguments that shorten it,
 /// the console prompt to answer and the answer, and how long it runs.
 struct Tutorial {
@@ -438,7 +444,7 @@ fn size_section(tools: &Tools) {
     );
     // Two bisections at a time: one QEMU per host core.
     let tutorials = Tutorial::all();
-    let results: Vec<(Option<u64>, Option<u32>)> = tutorials
+    let results: Vec<(Option<u64>, Option<Option<u32>>)> = tutorials
         .chunks(2)
         .flat_map(|pair| {
             thread::scope(|scope| {
@@ -450,7 +456,9 @@ fn size_section(tools: &Tools) {
                             // One temporary file per thread: strip here,
                             // before the bisection.
                             let stripped = stripped_size(Path::new(image.kernel), tutorial.name);
-                            (stripped, smallest_mem_mib(tools, tutorial))
+                            let mem = (!NETWORK_UNIKERNELS.contains(&tutorial.name))
+                                .then(|| smallest_mem_mib(tools, tutorial));
+                            (stripped, mem)
                         })
                     })
                     .collect();
@@ -466,13 +474,19 @@ fn size_section(tools: &Tools) {
         let image: &Image = images::find(tutorial.name).expect("the image");
         let full = std::fs::metadata(image.kernel).map_or(0, |meta| meta.len());
         largest = largest.max(stripped.unwrap_or(u64::MAX));
-        most_mem = most_mem.max(mem.unwrap_or(u32::MAX));
+        if let Some(mem) = mem {
+            most_mem = most_mem.max(mem.unwrap_or(u32::MAX));
+        }
         println!(
             "   {:<16} {:>10.1} {:>10} {:>9}{}",
             tutorial.name,
             full as f64 / 1024.0,
             stripped.map_or("?".into(), |size| format!("{:.1}", size as f64 / 1024.0)),
-            mem.map_or("fails".into(), |mib| mib.to_string()),
+            match mem {
+                None => "net-bench".into(),
+                Some(None) => "fails".into(),
+                Some(Some(mib)) => mib.to_string(),
+            },
             if tutorial.args.is_empty() {
                 String::new()
             } else {
