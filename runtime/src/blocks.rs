@@ -39,7 +39,7 @@ const KEEP: usize = 256;
 /// Free blocks by size class.
 pub(crate) struct Blocks {
     /// On the heap: the executor is built on the stack, which may be small.
-    free: Box<[FreeList]>,
+    free: Box<[FreeList; CLASSES]>,
 }
 
 /// The free blocks of one class, linked through their first word.
@@ -83,7 +83,7 @@ impl FreeList {
 impl Default for Blocks {
     fn default() -> Self {
         Blocks {
-            free: (0..CLASSES).map(|_| FreeList::default()).collect(),
+            free: Box::new(core::array::from_fn(|_| FreeList::default())),
         }
     }
 }

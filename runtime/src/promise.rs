@@ -188,37 +188,44 @@ fn run_on_cancel(callbacks: Callbacks, canceled: bool) {
 }
 
 fn new_cell<T>(cancelable: bool) -> (Promise<T>, Resolver<T>) {
-    let cell = CellRef::new(PromiseCell {
-        refs: Cell::new(1),
-        state: Cell::new(PENDING),
-        cancelable,
-        waiter: Cell::new(None),
-        on_cancel: Cell::new(None),
-        value: UnsafeCell::new(None),
-    });
+    let (promise, resolver) = CellRef::new_pair(cancelable);
     (
         Promise {
-            repr: Repr::Cell(cell.clone()),
+            repr: Repr::Cell(promise),
         },
-        Resolver { cell: Some(cell) },
+        Resolver {
+            cell: Some(resolver),
+        },
     )
 }
 
 /// A counted reference to a promise cell, shared by the promise and its
 /// resolver. The cell lives in a block of the running executor's cache
-/// ([`crate::blocks`]), like a task, or of the global allocator outside
-/// `run`, and goes back to whichever is current when it is freed.
+/// ([`crate::blocks`]), or of the global allocator outside `run`, and goes
+/// back to whichever is current when it is freed.
 struct CellRef<T> {
     ptr: NonNull<PromiseCell<T>>,
 }
 
 impl<T> CellRef<T> {
+    /// A new pending cell and its two references: the promise's and the
+    /// resolver's. The block is allocated first and the cell written into
+    /// it, not built elsewhere and copied.
     #[inline]
-    fn new(cell: PromiseCell<T>) -> Self {
+    fn new_pair(cancelable: bool) -> (Self, Self) {
         let ptr = blocks::alloc_here(Layout::new::<PromiseCell<T>>()).cast();
         // SAFETY: a fresh block of the cell's layout.
-        unsafe { ptr.write(cell) };
-        CellRef { ptr }
+        unsafe {
+            ptr.write(PromiseCell {
+                refs: Cell::new(2),
+                state: Cell::new(PENDING),
+                cancelable,
+                waiter: Cell::new(None),
+                on_cancel: Cell::new(None),
+                value: UnsafeCell::new(None),
+            })
+        };
+        (CellRef { ptr }, CellRef { ptr })
     }
 }
 
