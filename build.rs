@@ -6,13 +6,17 @@
 //! the `bootloader` crate writes `<name>-bios.img` and `<name>-uefi.img` into
 //! `OUT_DIR`, with the bootloader's own serial and framebuffer logging off
 //! (slow under TCG, and it would clutter the unikernel's console). The list
-//! of images reaches the runner as generated Rust source, `images.rs`.
+//! of images reaches the runner as generated Rust source, `images.rs`, and
+//! the path of the direct-boot loader (`unikit-pvh`) as
+//! `direct_boot_loader.rs`.
 
 use bootloader::{BiosBoot, BootConfig, UefiBoot};
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
 const KERNEL_BIN_PREFIX: &str = "CARGO_BIN_FILE_UNIKIT_KERNEL_";
+/// The loader for direct boots (`--direct`), an artifact of `unikit-pvh`.
+const DIRECT_BOOT_LOADER: &str = "CARGO_BIN_FILE_UNIKIT_PVH_pvh-loader";
 
 fn main() {
     let out_dir = PathBuf::from(std::env::var_os("OUT_DIR").expect("cargo sets OUT_DIR"));
@@ -51,6 +55,10 @@ fn main() {
     }
     table.push(']');
     std::fs::write(out_dir.join("images.rs"), table).expect("OUT_DIR is writable");
+
+    let loader = std::env::var(DIRECT_BOOT_LOADER).expect("the pvh-loader artifact");
+    std::fs::write(out_dir.join("direct_boot_loader.rs"), format!("{loader:?}"))
+        .expect("OUT_DIR is writable");
 }
 
 fn build_image<E: std::fmt::Display>(path: &Path, create: impl FnOnce() -> Result<(), E>) {

@@ -1,7 +1,7 @@
 //! The runner's command line.
 //!
 //! ```text
-//! cargo run -- <unikernel> [--uefi] [--kvm] [--mem <MiB>] [--gdb]
+//! cargo run -- <unikernel> [--uefi | --direct] [--kvm] [--mem <MiB>] [--gdb]
 //!                          [--timeout <seconds>] [--qemu-arg <arg>]...
 //!                          [--net user|tap[:NAME]|none] [--forward <forward>]...
 //!                          [-- key=value...]
@@ -26,9 +26,12 @@ pub const USAGE: &str = "\
 usage: cargo run -- <unikernel> [options] [-- key=value...]
        cargo run -- --list
 options:
-  --uefi              boot the UEFI image under OVMF (default: BIOS)
+  --uefi              boot the UEFI image under OVMF (default: the BIOS image)
+  --direct            boot the kernel ELF without a disk image or bootloader: QEMU loads
+                      unikit's PVH loader (-kernel), which loads the kernel (-initrd)
   --kvm               use KVM instead of TCG (may hang in the bootloader on some hosts)
-  --mem <MiB>         guest memory in MiB (default 64; the bootloader needs at least 32)
+  --mem <MiB>         guest memory in MiB (default 64; the disk images' bootloader needs
+                      at least 32)
   --gdb               start QEMU's gdb stub on localhost:1234 and wait for gdb to continue
   --timeout <seconds> kill the guest if it has not exited after this long (status 124)
   --qemu-arg <arg>    pass one more argument to QEMU (repeatable)
@@ -61,6 +64,8 @@ pub struct RunOptions {
     pub unikernel: String,
     /// Boot the UEFI image instead of the BIOS one.
     pub uefi: bool,
+    /// Boot the kernel ELF through the PVH loader instead of a disk image.
+    pub direct: bool,
     /// Use KVM instead of TCG.
     pub kvm: bool,
     /// Guest memory in MiB.
@@ -108,6 +113,7 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Command, UsageErr
             "-h" | "--help" => return Ok(Command::Help),
             "--list" => return Ok(Command::List),
             "--uefi" => options.uefi = true,
+            "--direct" => options.direct = true,
             "--kvm" => options.kvm = true,
             "--gdb" => options.gdb = true,
             "--mem" => {
@@ -140,7 +146,7 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Command, UsageErr
             }
             option if option.starts_with('-') => {
                 return Err(UsageError(format!(
-                    "unknown option `{option}`; expected one of --uefi --kvm --mem --gdb --timeout --qemu-arg --net --forward --list --help"
+                    "unknown option `{option}`; expected one of --uefi --direct --kvm --mem --gdb --timeout --qemu-arg --net --forward --list --help"
                 )));
             }
             name => {
@@ -163,6 +169,12 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Command, UsageErr
             ));
         }
     };
+    if options.uefi && options.direct {
+        return Err(UsageError(
+            "`--uefi` and `--direct` exclude each other: a direct boot uses no firmware disk boot"
+                .into(),
+        ));
+    }
     options.unikernel = unikernel.ok_or_else(|| {
         UsageError(
             "missing the unikernel to boot; expected its name, e.g. `cargo run -- noop`".into(),
@@ -212,7 +224,7 @@ mod tests {
     fn a_bare_name_boots_bios_under_tcg_with_the_default_memory() {
         let options = run("noop");
         assert_eq!(options.unikernel, "noop");
-        assert!(!options.uefi && !options.kvm && !options.gdb);
+        assert!(!options.uefi && !options.direct && !options.kvm && !options.gdb);
         assert_eq!(options.mem_mib, DEFAULT_MEM_MIB);
         assert_eq!(options.timeout, None);
     }
@@ -226,6 +238,7 @@ mod tests {
         assert_eq!(options.mem_mib, 48);
         assert_eq!(options.timeout, Some(Duration::from_millis(2500)));
         assert_eq!(options.qemu_args, ["-smp", "1"]);
+        assert!(run("heads1 --direct").direct);
     }
 
     #[test]
@@ -276,6 +289,7 @@ mod tests {
         assert!(error("noop --fast").starts_with("unknown option `--fast`; expected one of"));
         assert!(error("noop heads1").contains("only one boots at a time"));
         assert!(error("--uefi").starts_with("missing the unikernel to boot"));
+        assert!(error("heads1 --uefi --direct").contains("exclude each other"));
         assert!(error("noop --net wifi").starts_with("`--net` expects user, tap"));
         assert!(error("noop --forward 8080:x").starts_with("`--forward` expects"));
         assert_eq!(

@@ -16,6 +16,10 @@ pub struct Image {
     pub uefi: &'static str,
 }
 
+/// The loader QEMU boots with `-kernel` for a direct boot (`--direct`); the
+/// unikernel's kernel ELF goes with it as `-initrd` (see `unikit-pvh`).
+pub const DIRECT_BOOT_LOADER: &str = include!(concat!(env!("OUT_DIR"), "/direct_boot_loader.rs"));
+
 /// Every image, sorted by name.
 pub const ALL: &[Image] = include!(concat!(env!("OUT_DIR"), "/images.rs"));
 

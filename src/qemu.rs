@@ -7,6 +7,8 @@
 //! `isa-debug-exit` device through which the unikernel reports its status
 //! (see `unikit_drivers::qemu_exit`). The disk is opened with `snapshot=on`
 //! so several QEMUs can boot the same image at once and none writes to it.
+//! A direct boot (`--direct`) gives QEMU no disk: `-kernel` is unikit's PVH
+//! loader and `-initrd` the unikernel's kernel ELF.
 //!
 //! QEMU never outlives the runner: it is started with the parent-death
 //! signal set (killed if the runner dies, however it dies), and SIGINT,
@@ -16,7 +18,7 @@
 
 use crate::cli::RunOptions;
 use crate::host::Tools;
-use crate::images::Image;
+use crate::images::{DIRECT_BOOT_LOADER, Image};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus};
@@ -96,12 +98,18 @@ pub fn command(
         .args([
             "-device",
             &format!("isa-debug-exit,iobase={:#x},iosize=0x04", qemu_exit::PORT),
-        ])
-        .arg("-drive")
-        .arg(format!(
+        ]);
+    if options.direct {
+        command
+            .args(["-kernel", DIRECT_BOOT_LOADER])
+            .arg("-initrd")
+            .arg(image.kernel);
+    } else {
+        command.arg("-drive").arg(format!(
             "format=raw,snapshot=on,file={}",
             image.disk(options.uefi).display()
         ));
+    }
     if let Some(ovmf) = &tools.ovmf {
         command.arg("-bios").arg(ovmf);
     }
@@ -246,21 +254,49 @@ mod tests {
         );
     }
 
+    fn noop_image() -> Image {
+        Image {
+            name: "noop",
+            kernel: "/k.elf",
+            bios: "/b.img",
+            uefi: "/u.img",
+        }
+    }
+
+    #[test]
+    fn a_direct_boot_gives_qemu_the_loader_and_the_kernel_elf_and_no_disk() {
+        let tools = Tools {
+            qemu: "qemu".into(),
+            ovmf: None,
+        };
+        let image = noop_image();
+        let options = RunOptions {
+            unikernel: "noop".into(),
+            direct: true,
+            mem_mib: 16,
+            ..RunOptions::default()
+        };
+        let command = command(&tools, &image, &options, None);
+        let args: Vec<_> = command.get_args().map(|a| a.to_str().unwrap()).collect();
+        let line = args.join(" ");
+        assert!(
+            line.contains(&format!("-kernel {DIRECT_BOOT_LOADER} -initrd /k.elf")),
+            "{line}"
+        );
+        assert!(!line.contains("-drive"), "{line}");
+    }
+
     #[test]
     fn the_command_line_carries_every_option() {
         let tools = Tools {
             qemu: "qemu".into(),
             ovmf: Some("/fw/OVMF.fd".into()),
         };
-        let image = Image {
-            name: "noop",
-            kernel: "/k",
-            bios: "/b.img",
-            uefi: "/u.img",
-        };
+        let image = noop_image();
         let options = RunOptions {
             unikernel: "noop".into(),
             uefi: true,
+            direct: false,
             kvm: false,
             mem_mib: 40,
             gdb: true,
