@@ -56,7 +56,6 @@ use core::task::Waker;
 
 use crate::Error;
 use crate::blocks::Blocks;
-use crate::live::Live;
 use crate::local::Locals;
 use crate::platform::{Events, Instant, Platform};
 use crate::random::Prng;
@@ -125,8 +124,6 @@ pub(crate) struct Core {
     pub(crate) queue: RunQueue,
     pub(crate) blocks: Blocks,
     pub(crate) slab: Slab,
-    /// Every task not freed yet, so that shutdown can drop their futures.
-    live: RefCell<Live>,
     pub(crate) timers: RefCell<Timers>,
     /// The wakers of expired timers, kept to reuse the buffer.
     woken: Cell<Vec<Waker>>,
@@ -145,23 +142,6 @@ pub(crate) struct Core {
 }
 
 impl Core {
-    /// Adds a new task to the list of live tasks.
-    pub(crate) fn track(&self, task: NonNull<Header>) {
-        let index = self.live.borrow_mut().push(task);
-        // SAFETY: the task was just written by `spawn_raw`.
-        unsafe { task.as_ref() }.set_live(index);
-    }
-
-    /// Removes a task being freed from the list of live tasks.
-    pub(crate) fn untrack(&self, task: NonNull<Header>) {
-        // SAFETY: the task is being freed but not yet dropped.
-        let index = unsafe { task.as_ref() }.live() as usize;
-        if let Some(moved) = self.live.borrow_mut().swap_remove(index) {
-            // SAFETY: tracked tasks are alive.
-            unsafe { moved.as_ref() }.set_live(index);
-        }
-    }
-
     pub(crate) fn is_open(&self) -> bool {
         self.open.get()
     }
@@ -349,21 +329,20 @@ impl Core {
         drop(signals);
         // Last, so that tasks spawned by the destructors above go too.
         loop {
-            let pending: Vec<TaskRef> = self
-                .live
-                .borrow()
-                .iter()
-                .filter(|&ptr| {
-                    // SAFETY: tracked tasks are alive.
-                    unsafe { ptr.as_ref() }.state() & task::COMPLETE == 0
+            let mut pending: Vec<TaskRef> = Vec::new();
+            // SAFETY: the slab's blocks are tasks (whose vtable word is
+            // never null), and the closure allocates and frees no task.
+            unsafe {
+                self.slab.for_each(|block| {
+                    let ptr = block.cast::<Header>();
+                    // SAFETY: a block in use holds a live task; the clone
+                    // takes a count.
+                    let task = core::mem::ManuallyDrop::new(TaskRef::from_raw(ptr));
+                    if task.header().state() & task::COMPLETE == 0 {
+                        pending.push(TaskRef::clone(&task));
+                    }
                 })
-                // SAFETY: tracked tasks are alive; the clone takes a count.
-                .map(|ptr| {
-                    TaskRef::clone(&core::mem::ManuallyDrop::new(unsafe {
-                        TaskRef::from_raw(ptr)
-                    }))
-                })
-                .collect();
+            };
             if pending.is_empty() {
                 break;
             }
@@ -550,7 +529,6 @@ impl<P: Platform + 'static> Runtime<P> {
             queue: RunQueue::new(),
             blocks: Blocks::default(),
             slab: Slab::default(),
-            live: RefCell::new(Live::default()),
             timers: RefCell::new(Timers::default()),
             woken: Cell::new(Vec::new()),
             now: Cell::new(None),

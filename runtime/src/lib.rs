@@ -104,7 +104,6 @@ pub mod executor;
 #[cfg(feature = "std")]
 mod foreign;
 pub mod list;
-mod live;
 pub mod local;
 pub mod pause;
 pub mod platform;

@@ -3,10 +3,9 @@
 //! A task is one block of its executor's slab (see [`crate::slab`])
 //! holding a [`Header`] followed by the future, which is replaced in place
 //! by its output when it completes. The handle returned by [`spawn`] points
-//! at the same block, so a spawned task costs exactly one block; the header is 48 bytes on x86_64 and,
-//! with the task's entry in the executor's list of live tasks (8 bytes), is
-//! all a task costs beyond its future (its output shares the future's
-//! memory).
+//! at the same block, so a spawned task costs exactly one block; the header
+//! is 48 bytes on x86_64 and is all a task costs beyond its future (its
+//! output shares the future's memory).
 //!
 //! # The header
 //!
@@ -14,11 +13,10 @@
 //!   run queue while the task is queued each hold one. A task nobody can
 //!   wake and nobody holds is freed, dropping its future.
 //! * `state`: flags (scheduled, complete, empty, cancel requested,
-//!   detached) in the low 8 bits; in the high 24 bits the task's index in
-//!   the executor's list of live tasks, whose futures are dropped when
-//!   `run` returns (a task still pending then may be in a reference cycle,
-//!   such as a parent awaiting a child whose future holds the parent's
-//!   handle). Hence at most 2^24 live tasks per executor.
+//!   detached).
+//! * `vtable`: the task's type-erased operations. Never null, which is
+//!   what tells a live task from a free block when the executor looks for
+//!   the tasks still pending as `run` returns (see [`crate::slab`]).
 //! * `next`: the intrusive link of the run queue (Embassy's design: queuing
 //!   never allocates).
 //! * `waiter`: the waker of whoever awaits the task's handle, in one word:
@@ -85,9 +83,6 @@ const TAG: usize = 0b11;
 const BOXED: usize = 0b01;
 /// A branch waker of a combinator ([`crate::ready`]).
 const BRANCH: usize = 0b10;
-/// The bits of `state` that hold flags; the live index is above them.
-const FLAGS: u32 = 0xff;
-const LIVE_SHIFT: u32 = 8;
 
 /// A handler for the failure of one detached task ([`crate::dont_wait`]).
 pub(crate) type FailureHandler = Box<dyn FnOnce(Error)>;
@@ -119,6 +114,7 @@ pub(crate) struct Vtable {
 /// The start of every task allocation.
 #[repr(C)]
 pub(crate) struct Header {
+    // `vtable` is at the slab's live word (checked below).
     refs: Cell<u32>,
     state: Cell<u32>,
     vtable: &'static Vtable,
@@ -130,6 +126,8 @@ pub(crate) struct Header {
     waiter: Cell<usize>,
     extras: Cell<Option<Box<Extras>>>,
 }
+
+const _: () = assert!(core::mem::offset_of!(Header, vtable) == crate::slab::LIVE_WORD);
 
 /// The future, replaced in place by its output. The header's flags tell
 /// which is there (the future until `COMPLETE`, then the output unless
@@ -170,20 +168,6 @@ impl Header {
             // SAFETY: likewise for a task waker.
             _ => Some(unsafe { Waker::from_raw(RawWaker::new(data, &TASK_WAKER)) }),
         }
-    }
-
-    /// The task's index in its executor's list of live tasks.
-    pub(crate) fn live(&self) -> u32 {
-        self.state.get() >> LIVE_SHIFT
-    }
-
-    pub(crate) fn set_live(&self, index: usize) {
-        let index = u32::try_from(index)
-            .ok()
-            .filter(|&i| i < 1 << (32 - LIVE_SHIFT));
-        let index = index.expect("at most 2^24 live tasks per executor");
-        self.state
-            .set((self.state.get() & FLAGS) | (index << LIVE_SHIFT));
     }
 
     fn set(&self, flag: u32) {
@@ -472,8 +456,6 @@ where
         });
     }
     let ptr = ptr.cast::<Header>();
-    // SAFETY: as above.
-    unsafe { core.as_ref() }.track(ptr);
     // SAFETY: the new allocation's count is 1 and is handed over.
     let task = unsafe { TaskRef::from_raw(ptr) };
     task.poll();
@@ -548,8 +530,6 @@ where
         // SAFETY: this was the last reference: the task is alive and nothing
         // else uses it from here on.
         let (core, state) = unsafe { (task.as_ref().header.core, task.as_ref().header.state()) };
-        // SAFETY: the core outlives its tasks; the task is in its list.
-        unsafe { core.as_ref() }.untrack(ptr);
         // SAFETY: as above; the flags tell what the stage holds.
         unsafe {
             let stage = &mut *(*task.as_ptr()).stage.get();
