@@ -500,3 +500,28 @@ print("ok")
         server.console()
     );
 }
+
+#[test]
+fn network_serves_from_a_direct_boot_in_16_mib() {
+    let port = free_port();
+    let forward = format!("tcp:{port}:8080");
+    let server = Server::boot(
+        "network",
+        &[
+            "--direct",
+            "--mem",
+            "16",
+            "--net",
+            "user",
+            "--forward",
+            &forward,
+        ],
+        port,
+        "listening on",
+        &[],
+    );
+    let size = 1 << 20;
+    let printed = python(TCP_ECHO_CLIENT, &[port.to_string(), size.to_string()]);
+    assert_eq!(printed.trim(), format!("echoed {size} bytes"));
+    server.wait_for("Closing connection!");
+}

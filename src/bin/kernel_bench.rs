@@ -11,7 +11,8 @@
 //!   `bench-timers` measures it inside the guest, for each alarm source.
 //! - **boot**: `noop`'s kernel entry to the unikernel's start (the banner's
 //!   "boot took", on the guest's TSC) and QEMU start to the first console
-//!   line (host clock); medians of five boots, on BIOS and on UEFI.
+//!   line (host clock); medians of five boots, on BIOS, on UEFI and
+//!   direct (`--direct`: QEMU loads unikit's PVH loader, no disk image).
 //! - **size**: each unikernel's kernel ELF stripped, `noop`'s disk images,
 //!   and the smallest `--mem` each tutorial boots and exits 0 in
 //!   (bisection; a boot that does not finish in its time counts as
@@ -55,15 +56,22 @@ struct Guest {
 impl Guest {
     /// Boots `name` on BIOS, or on UEFI when `tools` has OVMF.
     fn boot(tools: &Tools, name: &str, mem_mib: u32, args: &[&str]) -> Guest {
+        Guest::start(
+            tools,
+            RunOptions {
+                unikernel: name.into(),
+                uefi: tools.ovmf.is_some(),
+                mem_mib,
+                runtime_args: args.iter().map(|arg| arg.to_string()).collect(),
+                ..RunOptions::default()
+            },
+        )
+    }
+
+    /// Boots as `options` say.
+    fn start(tools: &Tools, options: RunOptions) -> Guest {
+        let name = &options.unikernel;
         let image = images::find(name).unwrap_or_else(|| panic!("no image {name}"));
-        let options = RunOptions {
-            unikernel: name.into(),
-            uefi: tools.ovmf.is_some(),
-            kvm: false,
-            mem_mib,
-            runtime_args: args.iter().map(|arg| arg.to_string()).collect(),
-            ..RunOptions::default()
-        };
         let args_file = ArgsFile::write(&options.runtime_args).expect("temporary file");
         let started = Instant::now();
         let mut child = qemu::command(tools, image, &options, Some(&args_file))
@@ -288,8 +296,17 @@ const BOOT_RUNS: usize = 5;
 
 /// QEMU start to the first log line (on UEFI the firmware prints before
 /// it), and the banner's entry-to-start microseconds.
-fn boot_times(tools: &Tools) -> (Duration, u64) {
-    let guest = Guest::boot(tools, "noop", DEFAULT_MEM_MIB, &[]);
+fn boot_times(tools: &Tools, direct: bool) -> (Duration, u64) {
+    let guest = Guest::start(
+        tools,
+        RunOptions {
+            unikernel: "noop".into(),
+            uefi: tools.ovmf.is_some(),
+            direct,
+            mem_mib: DEFAULT_MEM_MIB,
+            ..RunOptions::default()
+        },
+    );
     let started = guest.started;
     let deadline = Instant::now() + Duration::from_secs(60);
     let (first_at, first) = std::iter::from_fn(|| guest.next_line(deadline))
@@ -309,9 +326,14 @@ fn boot_times(tools: &Tools) -> (Duration, u64) {
 
 fn boot_section() {
     println!("\n3. Boot: noop, median of {BOOT_RUNS} boots per firmware");
-    for (firmware, uefi) in [("BIOS", false), ("UEFI", true)] {
+    for (firmware, uefi, direct) in [
+        ("BIOS  ", false, false),
+        ("UEFI  ", true, false),
+        ("direct", false, true),
+    ] {
         let tools = tools(uefi);
-        let boots: Vec<(Duration, u64)> = (0..BOOT_RUNS).map(|_| boot_times(&tools)).collect();
+        let boots: Vec<(Duration, u64)> =
+            (0..BOOT_RUNS).map(|_| boot_times(&tools, direct)).collect();
         let first_line = median(boots.iter().map(|boot| boot.0).collect());
         let entry_to_start = median(boots.iter().map(|boot| boot.1).collect());
         println!(

@@ -47,6 +47,27 @@ impl Boot {
         );
     }
 
+    /// The `test-kernel` image ran its in-guest checks (at least 12), each
+    /// said `ok`, and the summary counts them all as passed.
+    pub fn assert_every_kernel_check_passed(&self) {
+        let lines = self.log_lines();
+        let checks: Vec<&str> = lines
+            .iter()
+            .filter(|line| line.source == "selftest" && line.message.starts_with("check "))
+            .map(|line| line.message)
+            .collect();
+        assert!(checks.len() >= 12, "{checks:?}");
+        assert!(
+            checks.iter().all(|check| check.ends_with(" ... ok")),
+            "{checks:?}"
+        );
+        let summary = lines.last().unwrap();
+        assert_eq!(
+            summary.message,
+            format!("{} passed, 0 failed", checks.len())
+        );
+    }
+
     /// On BIOS nothing but the kernel writes to the console, so every line
     /// must follow the log line format.
     pub fn assert_every_line_is_a_log_line(&self) {
