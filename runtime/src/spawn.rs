@@ -45,6 +45,7 @@ impl Builder {
 
     /// Spawns `future` and returns its promise (see [`spawn`]).
     #[track_caller]
+    #[inline]
     pub fn spawn<F, T>(self, future: F) -> Promise<T>
     where
         F: Future<Output = Result<T, Error>> + 'static,
@@ -99,6 +100,7 @@ impl Builder {
 /// # Panics
 /// Outside [`crate::run`].
 #[track_caller]
+#[inline]
 pub fn spawn<F, T>(future: F) -> Promise<T>
 where
     F: Future<Output = Result<T, Error>> + 'static,

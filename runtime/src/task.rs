@@ -105,8 +105,6 @@ pub(crate) struct Vtable {
     /// Where the output (`Result<T, Error>`) is once complete; null once
     /// taken.
     output: unsafe fn(NonNull<Header>) -> *const (),
-    /// Moves the output into `*dst` (an `Option<Result<T, Error>>`).
-    take: unsafe fn(NonNull<Header>, *mut ()),
     /// Drops a pending task's future and rejects it with `Canceled`.
     abort: unsafe fn(NonNull<Header>),
 }
@@ -327,14 +325,19 @@ impl TaskRef {
     /// borrowed.
     pub(crate) unsafe fn take_output<T>(&self) -> Option<Result<T, Error>> {
         let header = self.header();
-        if header.state() & COMPLETE == 0 {
+        if header.state() & (COMPLETE | EMPTY) != COMPLETE {
             return None;
         }
-        let mut out: Option<Result<T, Error>> = None;
-        // SAFETY: complete, the caller vouches for `T` and for the absence
-        // of borrows; `dst` is a valid `Option<Result<T, Error>>`.
-        unsafe { (header.vtable.take)(self.ptr, (&raw mut out).cast()) };
-        out
+        // SAFETY: complete and not empty, so `output` points at the output,
+        // of type `Result<T, Error>` (the caller vouches for `T`).
+        let output = unsafe { (header.vtable.output)(self.ptr) }.cast::<Result<T, Error>>();
+        header.set(EMPTY);
+        // Read here, where `T` is known, rather than written by the vtable
+        // into a slot of the caller's: the caller would copy that slot with
+        // wide loads of narrow stores just made (a store-forwarding stall).
+        // SAFETY: the output is in place and not borrowed (caller's
+        // contract); `EMPTY` now says it was moved out, so it is read once.
+        Some(unsafe { output.read() })
     }
 
     pub(crate) fn add_on_cancel(&self, f: Box<dyn FnOnce()>) {
@@ -426,6 +429,11 @@ pub(crate) fn unschedule(header: &Header) {
 
 /// Allocates a task for `future` in the current executor, polls it once
 /// (promises are eager), and returns the reference the spawner holds.
+///
+/// Inlined, like `spawn`, so that the future is built in place in its
+/// block: passed on out of line, a future just written field by field was
+/// copied with wide loads, a store-forwarding stall per spawn.
+#[inline]
 pub(crate) fn spawn_raw<F, T>(future: F, flags: u32, extras: Option<Box<Extras>>) -> TaskRef
 where
     F: Future<Output = Result<T, Error>> + 'static,
@@ -471,7 +479,6 @@ where
         poll: Self::poll,
         dealloc: Self::dealloc,
         output: Self::output,
-        take: Self::take,
         abort: Self::abort,
     };
 
@@ -560,23 +567,10 @@ where
             return core::ptr::null();
         }
         // SAFETY: complete and not empty, so the output is in place; only
-        // `take` mutates it, which needs `&mut` access to the handle.
+        // `TaskRef::take_output` moves it out, which the handle's owner
+        // calls with no reference into the output alive.
         let output: &Result<T, Error> = unsafe { &(*task.stage.get()).output };
         (output as *const Result<T, Error>).cast()
-    }
-
-    unsafe fn take(ptr: NonNull<Header>, dst: *mut ()) {
-        // SAFETY: the vtable is only reached through a `Task<F>` header.
-        let task = unsafe { ptr.cast::<Task<F>>().as_ref() };
-        if task.header.state() & (COMPLETE | EMPTY) != COMPLETE {
-            return;
-        }
-        task.header.set(EMPTY);
-        // SAFETY: the output was in place and not borrowed (caller's
-        // contract); `EMPTY` now says it was moved out, so it is read once.
-        let output = unsafe { ManuallyDrop::take(&mut (*task.stage.get()).output) };
-        // SAFETY: the caller passes an `Option<Result<T, Error>>`.
-        unsafe { *dst.cast::<Option<Result<T, Error>>>() = Some(output) };
     }
 }
 

@@ -26,6 +26,7 @@ use crate::platform::Instant;
 /// # Panics
 /// Outside [`crate::run`].
 #[track_caller]
+#[inline]
 pub fn now() -> Instant {
     with_core(|core| core.now())
 }
@@ -44,12 +45,14 @@ pub fn pending_timers() -> usize {
 /// # Panics
 /// Outside [`crate::run`].
 #[track_caller]
+#[inline]
 pub fn sleep(duration: Duration) -> Sleep {
     sleep_until(now() + duration)
 }
 
 /// Waits until `deadline`. A deadline in the past still waits for the next
 /// round.
+#[inline]
 pub fn sleep_until(deadline: Instant) -> Sleep {
     Sleep {
         deadline,
@@ -108,6 +111,10 @@ impl Sleep {
 impl Future for Sleep {
     type Output = Result<(), Error>;
 
+    /// Inlined: out of line, its result went through memory, written with
+    /// narrow stores that the caller copied with wide loads (a
+    /// store-forwarding stall per poll).
+    #[inline]
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let deadline = self.deadline;
         with_core(|core| {
