@@ -4,13 +4,15 @@
 //! table with the ratios and the goals of issue 5.
 //!
 //! The unikit column boots `network` (TCP echo) and `http` through the
-//! runner's code; the Linux column boots Debian's kernel with an initramfs
-//! of busybox serving the same (see [`peer`]); both under the same QEMU
+//! runner's code, directly (`--direct`: QEMU's `-kernel`, as for Linux);
+//! the Linux column boots Debian's kernel with an initramfs of busybox
+//! serving the same (see [`peer`]); both under the same QEMU
 //! machine, NIC and user networking ([`vm`]). `--peer-only` measures the
 //! Linux VM alone. Sections (all by default, or those named):
 //!
 //! - **boot**: QEMU spawned to the first TCP echo that comes back through
-//!   the forwarded port (median of [`BOOT_RUNS`] boots).
+//!   the forwarded port (median of [`BOOT_RUNS`] boots); a note gives
+//!   unikit's boot from its BIOS disk image too.
 //! - **memory**: the smallest `-m` (MiB) at which the guest still answers
 //!   an echo and an HTTP GET (bisection; for unikit, both unikernels).
 //! - **size**: the Linux kernel and initramfs against the unikernels' BIOS
@@ -165,7 +167,7 @@ fn ready(
     let mut vm = system.boot(tools, service, mem_mib);
     let deadline = Instant::now() + within;
     let echoed = match system {
-        System::Unikit if service == Service::Http => None,
+        System::Unikit { .. } if service == Service::Http => None,
         _ => {
             let port = vm.port(Service::Echo);
             Some(client::first_echo(port, deadline, || vm.exited()))
@@ -230,6 +232,19 @@ fn on_each_ready(
 
 // ---- boot ---------------------------------------------------------------
 
+/// The median of [`BOOT_RUNS`] boots of `system`, QEMU spawned to the
+/// first echo, in ms.
+fn median_boot_ms(tools: &Tools, system: &System) -> Result<f64, String> {
+    let mut times = (0..BOOT_RUNS)
+        .map(|_| {
+            ready(tools, system, Service::Echo, MEM_MIB, READY_WITHIN)
+                .map(|(vm, at)| at.duration_since(vm.started))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    times.sort();
+    Ok(times[BOOT_RUNS / 2].as_secs_f64() * 1000.0)
+}
+
 fn boot_section(bench: &mut Bench) {
     let row = bench.row(
         Row::new(
@@ -239,22 +254,25 @@ fn boot_section(bench: &mut Bench) {
         )
         .goal(10.0),
     );
+    let mut boots = vec![];
     for (column, system) in &bench.systems {
-        let mut times = Vec::new();
-        for _ in 0..BOOT_RUNS {
-            match ready(&bench.tools, system, Service::Echo, MEM_MIB, READY_WITHIN) {
-                Ok((vm, at)) => times.push(at.duration_since(vm.started)),
-                Err(error) => {
-                    let note = format!("{} boot: {error}", system.name());
-                    eprintln!("net-bench: {note}");
-                    bench.notes.push(note);
-                    break;
-                }
-            }
+        boots.push((
+            Some(*column),
+            median_boot_ms(&bench.tools, system),
+            system.name(),
+        ));
+        if let System::Unikit { .. } = system {
+            let disk = System::Unikit { direct: false };
+            boots.push((None, median_boot_ms(&bench.tools, &disk), disk.name()));
         }
-        if times.len() == BOOT_RUNS {
-            times.sort();
-            bench.rows[row].values[*column] = Some(times[BOOT_RUNS / 2].as_secs_f64() * 1000.0);
+    }
+    for (column, boot, name) in boots {
+        match (column, boot) {
+            (Some(column), Ok(ms)) => bench.rows[row].values[column] = Some(ms),
+            (None, Ok(ms)) => bench.note(format!(
+                "{name} (BIOS, through the bootloader's stages): {ms:.0} ms to the first echo"
+            )),
+            (_, Err(error)) => bench.note(format!("{name} boot: {error}")),
         }
     }
 }
@@ -264,7 +282,7 @@ fn boot_section(bench: &mut Bench) {
 /// Whether `system` answers an echo and an HTTP GET with `mem_mib`.
 fn answers_in(bench: &Bench, system: &System, mem_mib: u32) -> bool {
     match system {
-        System::Unikit => [Service::Echo, Service::Http].into_iter().all(|service| {
+        System::Unikit { .. } => [Service::Echo, Service::Http].into_iter().all(|service| {
             ready(&bench.tools, system, service, mem_mib, SMALL_READY_WITHIN).is_ok()
         }),
         System::Linux(_) => ready(
@@ -278,13 +296,13 @@ fn answers_in(bench: &Bench, system: &System, mem_mib: u32) -> bool {
     }
 }
 
-/// The smallest `-m` that answers, by bisection between 8 MiB and the first
-/// of [`MEM_MIB`] or 512 MiB that answers.
+/// The smallest `-m` that answers, by bisection between 1 MiB (too little
+/// for any PC guest) and the first of [`MEM_MIB`] or 512 MiB that answers.
 fn smallest_mem_mib(bench: &Bench, system: &System) -> Option<u32> {
     let mut runs = [MEM_MIB, 512]
         .into_iter()
         .find(|&mib| answers_in(bench, system, mib))?;
-    let mut fails = 8;
+    let mut fails = 1;
     while runs - fails > 1 {
         let middle = (fails + runs) / 2;
         eprintln!("net-bench: {} memory: trying {middle} MiB", system.name());
@@ -328,7 +346,7 @@ fn stripped_size(kernel: &Path) -> Option<u64> {
 fn size_section(bench: &mut Bench) {
     let kib = |bytes: u64| bytes as f64 / 1024.0;
     let image = bench.row(Row::new(
-        "image, KiB (BIOS disk | kernel+initrd)",
+        "image, KiB (loader+kernel ELF | kernel+initrd)",
         Better::Lower,
         0,
     ));
@@ -339,26 +357,33 @@ fn size_section(bench: &mut Bench) {
     ));
     for (column, system) in &bench.systems {
         match system {
-            System::Unikit => {
-                let mut disks = 0;
+            System::Unikit { .. } => {
+                let size = |path: &str| std::fs::metadata(path).map_or(0, |meta| meta.len());
+                let loader = size(unikit::images::DIRECT_BOOT_LOADER);
+                let (mut booted, mut disks) = (0, 0);
                 let mut elves = Some(0);
                 for service in [Service::Echo, Service::Http] {
                     let name = vm::unikernel(service).0;
                     let image = unikit::images::find(name).expect("checked before");
-                    disks = disks.max(std::fs::metadata(image.bios).map_or(0, |meta| meta.len()));
+                    booted = booted.max(loader + size(image.kernel));
+                    disks = disks.max(size(image.bios));
                     let stripped = stripped_size(Path::new(image.kernel));
                     elves = elves.zip(stripped).map(|(most, size)| most.max(size));
                 }
-                bench.rows[image].values[*column] = Some(kib(disks));
+                bench.rows[image].values[*column] = Some(kib(booted));
                 bench.rows[elf].values[*column] = elves.map(kib);
+                bench.notes.push(format!(
+                    "size: unikit = the larger of network's and http's loader + kernel ELF as \
+                     booted (with symbols) / stripped ELF; their BIOS disk images: {:.0} KiB",
+                    kib(disks)
+                ));
             }
             System::Linux(peer) => {
                 let (kernel, initramfs) = peer.sizes();
                 bench.rows[image].values[*column] = Some(kib(kernel + initramfs));
                 bench.rows[elf].values[*column] = Some(kib(kernel));
                 bench.notes.push(format!(
-                    "size: unikit = the larger of network's and http's BIOS image / stripped \
-                     ELF; Linux = vmlinuz {:.0} KiB (compressed, not stripped) + initramfs \
+                    "size: Linux = vmlinuz {:.0} KiB (compressed, not stripped) + initramfs \
                      {:.0} KiB ({})",
                     kib(kernel),
                     kib(initramfs),
@@ -501,7 +526,7 @@ fn main() {
             missing.join(" or ")
         ));
     } else {
-        systems.push((0, System::Unikit));
+        systems.push((0, System::Unikit { direct: true }));
     }
     systems.push((1, System::Linux(&peer)));
     let profile = if cfg!(debug_assertions) {

@@ -1,13 +1,14 @@
 //! Booting the two systems under the same QEMU machine.
 //!
 //! The unikernels boot through the runner's own code (`unikit::qemu::command`
-//! with `--net user` and forwards, as `cargo run -- --mem N --forward
-//! tcp:HOST:GUEST NAME -- port=GUEST` would); the Linux VM gets the same
+//! with `--direct`, `--net user` and forwards, as `cargo run -- --direct
+//! --mem N --forward tcp:HOST:GUEST NAME -- port=GUEST` would: QEMU loads
+//! the kernel through `-kernel`, as it loads Linux); the Linux VM gets the same
 //! flags (`-accel tcg -cpu max -m N -nodefaults -vga std -no-reboot
 //! -display none -serial stdio`, the same `-netdev user` and
 //! `virtio-net-pci` arguments from `unikit::network`) with
-//! `-kernel/-initrd/-append` instead of the disk, and without the
-//! unikernels' `isa-debug-exit` device.
+//! its own `-kernel/-initrd/-append`, and without the unikernels'
+//! `isa-debug-exit` device.
 //!
 //! Each service gets a free host port; the console is read on a thread (so
 //! QEMU never blocks on it) and kept for when something fails. QEMU is
@@ -48,8 +49,10 @@ pub fn unikernel(service: Service) -> (&'static str, u16) {
 
 /// One of the two systems compared.
 pub enum System<'a> {
-    /// The unikernels `network` and `http`, one per service.
-    Unikit,
+    /// The unikernels `network` and `http`, one per service, booted
+    /// directly (`--direct`: QEMU's `-kernel` is unikit's PVH loader, as
+    /// the Linux VM's is its kernel) or from their BIOS disk images.
+    Unikit { direct: bool },
     /// The Linux VM, both services in one guest.
     Linux(&'a Peer),
 }
@@ -58,7 +61,8 @@ impl System<'_> {
     /// The column's name.
     pub fn name(&self) -> &'static str {
         match self {
-            System::Unikit => "unikit",
+            System::Unikit { direct: true } => "unikit",
+            System::Unikit { direct: false } => "unikit from its disk image",
             System::Linux(_) => "Linux VM",
         }
     }
@@ -67,12 +71,13 @@ impl System<'_> {
     /// unikernel for it, or the Linux VM serving both.
     pub fn boot(&self, tools: &Tools, service: Service, mem_mib: u32) -> Vm {
         match self {
-            System::Unikit => {
+            System::Unikit { direct } => {
                 let (name, guest_port) = unikernel(service);
                 let [port] = free_ports();
                 let image = unikit::images::find(name).expect("checked before");
                 let options = RunOptions {
                     unikernel: name.into(),
+                    direct: *direct,
                     mem_mib,
                     network: Network::User {
                         forwards: vec![forward(port, guest_port)],
