@@ -346,7 +346,7 @@ fn stripped_size(kernel: &Path) -> Option<u64> {
 fn size_section(bench: &mut Bench) {
     let kib = |bytes: u64| bytes as f64 / 1024.0;
     let image = bench.row(Row::new(
-        "image, KiB (loader+kernel ELF | kernel+initrd)",
+        "image, KiB (loader+ELF | kernel+initrd)",
         Better::Lower,
         0,
     ));
