@@ -207,7 +207,6 @@ const MAX_FIRMWARE_ENTRIES: usize = 32;
 /// allocator over the RAM after the loader, up to the initrd or the end of
 /// that RAM. Every frame it hands out is zeroed.
 struct Frames {
-    start: u64,
     next: u64,
     limit: u64,
 }
@@ -339,7 +338,10 @@ fn load(start_info_address: u64) -> Result<HandOver, elf::Error> {
     }
     // SAFETY: module_count > 0, so the list holds at least one entry.
     let module: Module = unsafe { read_physical(start_info.modules) };
-    let entries = (start_info.memory_map_entries as usize).min(MAX_FIRMWARE_ENTRIES);
+    let entries = start_info.memory_map_entries as usize;
+    if entries > MAX_FIRMWARE_ENTRIES {
+        return Err("the firmware's memory map has more entries than the loader takes (32)");
+    }
     let mut firmware = [FirmwareEntry {
         start: 0,
         len: 0,
@@ -379,14 +381,14 @@ fn load(start_info_address: u64) -> Result<HandOver, elf::Error> {
                 && (entry.start..entry.start + entry.len).contains(&loader_end)
         })
         .map_or(loader_end, |entry| entry.start + entry.len);
+    // QEMU puts the initrd at the top of RAM below 4 GiB: above the
+    // loader, so the kernel's memory comes from the RAM between them.
     let initrd = (module.start, module.start + module.size);
-    let limit = if initrd.0 >= loader_end {
-        ram_end.min(initrd.0)
-    } else {
-        ram_end
-    };
+    if initrd.0 < loader_end {
+        return Err("the initrd lies below the end of the loader (QEMU places it higher)");
+    }
+    let limit = ram_end.min(initrd.0);
     let mut frames = Frames {
-        start: loader_end,
         next: loader_end,
         limit,
     };
@@ -466,11 +468,6 @@ fn load(start_info_address: u64) -> Result<HandOver, elf::Error> {
         (loader_start & !(PAGE - 1), frames.next),
         (initrd.0 & !(PAGE - 1), initrd.1),
     ];
-    let used = if initrd.0 < frames.start {
-        &used[..1]
-    } else {
-        &used[..]
-    };
     // SAFETY: the new tables map the loader (code, stack, data) where it
     // runs now, so execution continues; the kernel's memory is mapped too.
     unsafe {
@@ -487,7 +484,7 @@ fn load(start_info_address: u64) -> Result<HandOver, elf::Error> {
     let regions = unsafe {
         core::slice::from_raw_parts_mut(regions_virtual as *mut MemoryRegion, region_capacity)
     };
-    let count = memory_map::regions(firmware, used, regions)?;
+    let count = memory_map::regions(firmware, &used, regions)?;
     let mut info = BootInfo::new(MemoryRegions::from(&mut regions[..count]));
     info.physical_memory_offset = Optional::Some(physical_memory_offset);
     info.rsdp_addr = rsdp.into();
