@@ -148,15 +148,24 @@ impl<T> PromiseCell<T> {
         }
     }
 
-    /// Registers the waker of the future awaiting the promise. Out of line:
-    /// inlined in every await, it would make the loops that await resolved
-    /// promises slower.
-    #[inline(never)]
+    /// Registers the waker of the future awaiting the promise. Inlined into
+    /// [`Awaiting::poll_pending`] (itself out of line, so loops awaiting
+    /// resolved promises do not grow): the first registration, the common
+    /// case, is a clone and a store; replacing a waiter is out of line.
+    #[inline]
     fn set_waiter(&self, waker: &Waker) {
-        let waiter = self.waiter.take();
-        match waiter {
-            Some(w) if w.will_wake(waker) => self.waiter.set(Some(w)),
-            _ => self.waiter.set(Some(task::clone_waker(waker))),
+        match self.waiter.take() {
+            None => self.waiter.set(Some(task::clone_waker(waker))),
+            Some(w) => self.replace_waiter(w, waker),
+        }
+    }
+
+    #[inline(never)]
+    fn replace_waiter(&self, waiter: Waker, waker: &Waker) {
+        if waiter.will_wake(waker) {
+            self.waiter.set(Some(waiter));
+        } else {
+            self.waiter.set(Some(task::clone_waker(waker)));
         }
     }
 
@@ -258,13 +267,32 @@ impl<T> Drop for CellRef<T> {
 
 impl<T> CellRef<T> {
     /// Drops the cell and frees its memory, once the last reference is gone.
+    /// A cell whose value was moved out, the common case, holds nothing to
+    /// drop (resolving took its waiter and callbacks), so freeing it is a
+    /// few checks and a push on the executor's free list; dropping what it
+    /// still holds is out of line, which keeps this path free of spills.
+    #[inline(never)]
     fn free(&mut self) {
-        // SAFETY: that was the last reference; the cell is dropped once and
-        // its block given back.
-        unsafe {
-            self.ptr.drop_in_place();
-            blocks::free_here(self.ptr.cast(), Layout::new::<PromiseCell<T>>());
+        // SAFETY: that was the last reference: nothing else accesses the
+        // cell.
+        let cell = unsafe { self.ptr.as_mut() };
+        if cell.waiter.get_mut().is_some()
+            || cell.on_cancel.get_mut().is_some()
+            || cell.value.get_mut().is_some()
+        {
+            Self::drop_contents(self.ptr);
         }
+        // SAFETY: the last reference; the cell's contents were dropped or
+        // are empty, so its block is given back once.
+        unsafe { blocks::free_here(self.ptr.cast(), Layout::new::<PromiseCell<T>>()) };
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn drop_contents(ptr: NonNull<PromiseCell<T>>) {
+        // SAFETY: called once by `free` for the last reference; the block
+        // is given back without being dropped again.
+        unsafe { ptr.drop_in_place() };
     }
 }
 
