@@ -112,25 +112,46 @@ impl<D, G> WaitQueue<D, G> {
     /// Queues a waiter at the tail.
     #[inline]
     pub(crate) fn push(&mut self, data: D, waker: Option<&Waker>) -> Ticket {
-        let slot = Slot::Queued {
-            prev: self.tail,
+        let (index, tail) = (self.free, self.tail);
+        let waker = waker.cloned();
+        // The free slot is checked first and the waiter written straight
+        // into it: built aside and then copied, its fields, just written
+        // with narrow stores, were read back with wide loads that the
+        // stores could not forward to (a stall per push).
+        let Some(slot) = self.slots.get_mut(index as usize) else {
+            return self.push_new(data, waker);
+        };
+        let Slot::Free { next } = *slot else {
+            unreachable!("the free list holds free slots")
+        };
+        *slot = Slot::Queued {
+            prev: tail,
             next: NIL,
-            waker: waker.cloned(),
+            waker,
             data,
         };
-        let index = if self.free == NIL {
-            let index = u32::try_from(self.slots.len()).expect("fewer than 2^32 waiters");
-            self.slots.push(slot);
-            index
-        } else {
-            let index = self.free;
-            let Slot::Free { next } = core::mem::replace(&mut self.slots[index as usize], slot)
-            else {
-                unreachable!("the free list holds free slots")
-            };
-            self.free = next;
-            index
-        };
+        self.free = next;
+        self.link_tail(index);
+        Ticket(index)
+    }
+
+    /// Queues a waiter in a new slot, with no free slot left.
+    #[inline(never)]
+    fn push_new(&mut self, data: D, waker: Option<Waker>) -> Ticket {
+        let index = u32::try_from(self.slots.len()).expect("fewer than 2^32 waiters");
+        self.slots.push(Slot::Queued {
+            prev: self.tail,
+            next: NIL,
+            waker,
+            data,
+        });
+        self.link_tail(index);
+        Ticket(index)
+    }
+
+    /// Links a slot just filled at the tail.
+    #[inline]
+    fn link_tail(&mut self, index: u32) {
         if self.tail == NIL {
             self.head = index;
         } else {
@@ -138,7 +159,6 @@ impl<D, G> WaitQueue<D, G> {
         }
         self.tail = index;
         self.len += 1;
-        Ticket(index)
     }
 
     /// Grants the first waiter `grant(its data)`; returns its waker (to
@@ -146,12 +166,24 @@ impl<D, G> WaitQueue<D, G> {
     /// waiter (then `grant` is not called).
     #[inline]
     pub(crate) fn grant_front(&mut self, grant: impl FnOnce(D) -> G) -> Option<Option<Waker>> {
-        if self.head == NIL {
-            return None;
-        }
         let index = self.head;
-        let (waker, data) = self.unlink(index);
-        self.slots[index as usize] = Slot::Granted(grant(data));
+        // The head has no predecessor: unlinking it only touches its
+        // successor.
+        let slot = self.slots.get_mut(index as usize)?;
+        let Slot::Queued {
+            next, waker, data, ..
+        } = core::mem::replace(slot, Slot::Free { next: NIL })
+        else {
+            unreachable!("only queued slots are linked")
+        };
+        *slot = Slot::Granted(grant(data));
+        self.head = next;
+        if next == NIL {
+            self.tail = NIL;
+        } else if let Slot::Queued { prev, .. } = &mut self.slots[next as usize] {
+            *prev = NIL;
+        }
+        self.len -= 1;
         Some(waker)
     }
 
@@ -195,7 +227,7 @@ impl<D, G> WaitQueue<D, G> {
     }
 
     /// Unlinks a queued slot; returns its waker and data, leaving a
-    /// placeholder the caller overwrites (with a grant, or by freeing it).
+    /// placeholder the caller frees.
     #[inline]
     fn unlink(&mut self, index: u32) -> (Option<Waker>, D) {
         let placeholder = Slot::Free { next: NIL };
