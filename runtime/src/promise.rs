@@ -474,21 +474,42 @@ impl<T> Future for Awaiting<T> {
 impl<T> Awaiting<T> {
     /// Polls the cell or task; once it is resolved, moves its result into
     /// the `Ready` stage and releases the cell or task.
+    ///
+    /// The stage is overwritten in place and the reference it held taken
+    /// over by hand: `mem::replace` read the whole old stage back with
+    /// 16-byte loads just after `poll` had rewritten its tag with an 8-byte
+    /// store, which cannot be forwarded to them (a stall on every await of
+    /// a pending promise).
     #[inline(never)]
     fn poll_pending(&mut self, cx: &mut Context<'_>) -> Poll<()> {
-        let polled = match &self.stage {
-            Stage::Cell(cell) => Self::poll_cell(cell, cx),
-            Stage::Task(task) => Self::poll_task(task, cx),
+        match &self.stage {
+            Stage::Cell(cell) => {
+                let Poll::Ready(result) = Self::poll_cell(cell, cx) else {
+                    return Poll::Pending;
+                };
+                // The stage's reference, released below.
+                let cell = CellRef { ptr: cell.ptr };
+                // SAFETY: the stage holds the reference `cell` now stands
+                // for; it is overwritten without being dropped, so that
+                // reference is released once, by `cell`.
+                unsafe { core::ptr::write(&mut self.stage, Stage::Ready(result)) };
+                drop(cell);
+            }
+            Stage::Task(task) => {
+                let Poll::Ready(result) = Self::poll_task(task, cx) else {
+                    return Poll::Pending;
+                };
+                // SAFETY: the stage's counted reference, released below
+                // once (the stage is overwritten without being dropped).
+                let task = unsafe { TaskRef::from_raw(task.ptr()) };
+                // SAFETY: as for a cell.
+                unsafe { core::ptr::write(&mut self.stage, Stage::Ready(result)) };
+                drop(task);
+            }
             Stage::Ready(_) => unreachable!("taken by poll"),
             Stage::Done => panic!("promise awaited after completion"),
-        };
-        match polled {
-            Poll::Ready(result) => {
-                drop(core::mem::replace(&mut self.stage, Stage::Ready(result)));
-                Poll::Ready(())
-            }
-            Poll::Pending => Poll::Pending,
         }
+        Poll::Ready(())
     }
 
     #[inline]

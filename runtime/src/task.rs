@@ -221,6 +221,11 @@ impl TaskRef {
         unsafe { self.ptr.as_ref() }
     }
 
+    /// The header this reference points at.
+    pub(crate) fn ptr(&self) -> NonNull<Header> {
+        self.ptr
+    }
+
     /// Takes over the reference `ptr` stands for.
     ///
     /// # Safety
