@@ -365,17 +365,34 @@ impl Drop for TaskRef {
     }
 }
 
-/// Drops one reference; frees the task at zero.
+/// Drops one reference; frees the task at zero. Inlined: most releases
+/// only decrement (a waker woken or dropped while its task lives on).
 ///
 /// # Safety
 /// The caller gives up one counted reference to a live task, on the owner
 /// thread.
+#[inline]
 pub(crate) unsafe fn release(ptr: NonNull<Header>) {
     // SAFETY: live by the caller's contract.
     let header = unsafe { ptr.as_ref() };
     let n = header.refs.get() - 1;
     header.refs.set(n);
-    if n == 0 && !foreign_references_pending(header) {
+    if n == 0 {
+        // SAFETY: that was the last counted reference, given up here.
+        unsafe { release_last(ptr) };
+    }
+}
+
+/// Frees a task whose count reached zero, unless other threads queued
+/// references to it.
+///
+/// # Safety
+/// As for [`release`], once the count is zero.
+#[inline(never)]
+unsafe fn release_last(ptr: NonNull<Header>) {
+    // SAFETY: live by the caller's contract.
+    let header = unsafe { ptr.as_ref() };
+    if !foreign_references_pending(header) {
         // SAFETY: that was the last reference.
         unsafe { (header.vtable.dealloc)(ptr) };
     }
