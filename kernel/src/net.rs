@@ -27,6 +27,19 @@
 //! when the next interrupt raises it. So an interrupt between looking and
 //! waiting is never lost, and neither waiter can steal the other's wakeup.
 //!
+//! # Telling the card about frames
+//!
+//! A notification is a register write, which under QEMU can wait behind
+//! QEMU's own thread for tens of microseconds, so frames are announced in
+//! batches ([`VirtioNet::flush`]). [`KernelNet::transmit`] only queues a
+//! frame and wakes the doorbell task ([`ring_doorbell`], spawned with the
+//! card); the event loop runs it after the tasks already woken (the
+//! stack's runner is usually in the middle of sending several frames), and
+//! it announces everything queued by then with one write. The driver also
+//! announces on its own once [`virtio_net::FLUSH_BATCH`] frames wait. When
+//! the unikernel exits, the event loop drops the doorbell task, which rings
+//! a last time and gives the card a moment to send what is still queued.
+//!
 //! # Buffers and locking
 //!
 //! The device and its counters live behind one spin lock that only task
@@ -38,7 +51,7 @@
 //! linear mapping of physical memory and so is physically contiguous;
 //! [`KernelHal`] translates through the page tables and checks both ends.
 
-use crate::{apic, events, memory};
+use crate::{apic, clock, events, memory};
 use alloc::alloc::{alloc_zeroed, dealloc};
 use alloc::boxed::Box;
 use alloc::format;
@@ -47,7 +60,7 @@ use alloc::sync::Arc;
 use alloc::task::Wake;
 use alloc::vec;
 use core::alloc::Layout;
-use core::future::Future;
+use core::future::{Future, poll_fn};
 use core::ops::Deref;
 use core::pin::Pin;
 use core::ptr::NonNull;
@@ -56,9 +69,9 @@ use core::task::{Context, Poll, Waker};
 use spin::mutex::SpinMutex;
 use unikit_drivers::pci;
 use unikit_drivers::virtio_net::{self, Received, RxBuffer, VirtioNet};
-use unikit_runtime::Error;
 use unikit_runtime::devices::net::{MacAddress, Net, NetStats};
 use unikit_runtime::signal::Raised;
+use unikit_runtime::{Builder, Error};
 use virtio_drivers::{BufferDirection, Hal, PAGE_SIZE, PhysAddr};
 
 /// The virtual address of the card's ISR status byte (0 before start).
@@ -148,6 +161,8 @@ struct State {
     signal: Option<Raised>,
     receiver: Option<Waker>,
     sender: Option<Waker>,
+    /// The doorbell task, while it waits for frames to announce.
+    doorbell: Option<Waker>,
 }
 
 impl State {
@@ -259,13 +274,8 @@ fn start() -> Result<&'static Shared, String> {
     ISR_STATUS.store(isr, Ordering::Release);
     let route = apic::route_pci_irq(interrupt.line, apic::vectors::NET)
         .ok_or_else(|| format!("{name}: no I/O APIC to route IRQ {}", interrupt.line))?;
-    // virtio-drivers logs the negotiated features at info level; the one
-    // line below says what a user needs, so keep only its warnings.
-    let level = log::max_level();
-    log::set_max_level(level.min(log::LevelFilter::Warn));
-    let device = VirtioNet::<KernelHal>::new(address);
-    log::set_max_level(level);
-    let device = device.map_err(|error| format!("{name}: {error}"))?;
+    let device =
+        VirtioNet::<KernelHal>::new(address).map_err(|error| format!("{name}: {error}"))?;
     let mac = device.mac();
     let kind = if function.device == virtio_net::TRANSITIONAL_DEVICE {
         "transitional"
@@ -280,17 +290,59 @@ fn start() -> Result<&'static Shared, String> {
         route.gsi,
         if route.active_low { "low" } else { "high" },
     );
-    Ok(Box::leak(Box::new(Shared {
+    let shared: &'static Shared = Box::leak(Box::new(Shared {
         state: SpinMutex::new(State {
             device,
             stats: NetStats::default(),
             signal: None,
             receiver: None,
             sender: None,
+            doorbell: None,
         }),
         wake_waiters: Waker::from(Arc::new(WakeWaiters)),
         mac,
-    })))
+    }));
+    Builder::new()
+        .name("net-doorbell")
+        .async_(ring_doorbell(shared));
+    Ok(shared)
+}
+
+/// The doorbell task: tells the card of the frames queued since it last
+/// ran. [`KernelNet::transmit`] wakes it, so it runs once the tasks
+/// already woken have run: a burst of frames gets one notification.
+async fn ring_doorbell(shared: &'static Shared) -> Result<(), Error> {
+    let _last = LastRing(shared);
+    poll_fn(|cx| {
+        let mut state = shared.state.lock();
+        state.device.flush();
+        let replaced = keep_waker(&mut state.doorbell, cx.waker());
+        drop(state);
+        drop(replaced);
+        Poll::Pending
+    })
+    .await
+}
+
+/// How long the card may take, when the unikernel exits, to send the
+/// frames still queued.
+const EXIT_DRAIN_NS: u64 = 200_000_000;
+
+/// Rings the doorbell a last time when the event loop drops the doorbell
+/// task (the unikernel is exiting), and waits a little for the card to
+/// send what was queued, so that frames queued just before exiting still
+/// leave.
+struct LastRing(&'static Shared);
+
+impl Drop for LastRing {
+    fn drop(&mut self) {
+        let mut state = self.0.state.lock();
+        state.device.flush();
+        let deadline = clock::now_ns() + EXIT_DRAIN_NS;
+        while state.device.transmitting() && clock::now_ns() < deadline {
+            core::hint::spin_loop();
+        }
+    }
 }
 
 /// A received frame, in its receive buffer until dropped.
@@ -391,6 +443,15 @@ impl Net for KernelNet {
             state.stats.tx_bytes += len as u64;
         } else {
             state.stats.tx_dropped += 1;
+        }
+        let doorbell = if state.device.needs_flush() {
+            state.doorbell.take()
+        } else {
+            None
+        };
+        drop(state);
+        if let Some(doorbell) = doorbell {
+            doorbell.wake();
         }
         result
     }
