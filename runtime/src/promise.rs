@@ -149,7 +149,7 @@ impl<T> PromiseCell<T> {
     }
 
     /// Registers the waker of the future awaiting the promise. Inlined into
-    /// [`Awaiting::poll_pending`] (itself out of line, so loops awaiting
+    /// [`Awaiting::poll_cell`] (itself out of line, so loops awaiting
     /// resolved promises do not grow): the first registration, the common
     /// case, is a clone and a store; replacing a waiter is out of line.
     #[inline]
@@ -461,7 +461,14 @@ impl<T> Future for Awaiting<T> {
             Stage::Ready(result) => return Poll::Ready(result),
             stage => self.stage = stage,
         }
-        if self.poll_pending(cx).is_pending() {
+        // The kind of promise is told here by one comparison, not by a
+        // dispatch out of line.
+        let polled = if let Stage::Cell(_) = self.stage {
+            self.poll_cell(cx)
+        } else {
+            self.poll_task(cx)
+        };
+        if polled.is_pending() {
             return Poll::Pending;
         }
         match core::mem::replace(&mut self.stage, Stage::Done) {
@@ -472,8 +479,9 @@ impl<T> Future for Awaiting<T> {
 }
 
 impl<T> Awaiting<T> {
-    /// Polls the cell or task; once it is resolved, moves its result into
-    /// the `Ready` stage and releases the cell or task.
+    /// Polls the cell; once it is resolved, moves its result into the
+    /// `Ready` stage and releases the cell. Out of line, like `poll_task`:
+    /// loops that await resolved promises stay small.
     ///
     /// The stage is overwritten in place and the reference it held taken
     /// over by hand: `mem::replace` read the whole old stage back with
@@ -481,61 +489,51 @@ impl<T> Awaiting<T> {
     /// store, which cannot be forwarded to them (a stall on every await of
     /// a pending promise).
     #[inline(never)]
-    fn poll_pending(&mut self, cx: &mut Context<'_>) -> Poll<()> {
-        match &self.stage {
-            Stage::Cell(cell) => {
-                let Poll::Ready(result) = Self::poll_cell(cell, cx) else {
-                    return Poll::Pending;
-                };
-                // The stage's reference, released below.
-                let cell = CellRef { ptr: cell.ptr };
-                // SAFETY: the stage holds the reference `cell` now stands
-                // for; it is overwritten without being dropped, so that
-                // reference is released once, by `cell`.
-                unsafe { core::ptr::write(&mut self.stage, Stage::Ready(result)) };
-                drop(cell);
-            }
-            Stage::Task(task) => {
-                let Poll::Ready(result) = Self::poll_task(task, cx) else {
-                    return Poll::Pending;
-                };
-                // SAFETY: the stage's counted reference, released below
-                // once (the stage is overwritten without being dropped).
-                let task = unsafe { TaskRef::from_raw(task.ptr()) };
-                // SAFETY: as for a cell.
-                unsafe { core::ptr::write(&mut self.stage, Stage::Ready(result)) };
-                drop(task);
-            }
-            Stage::Ready(_) => unreachable!("taken by poll"),
-            Stage::Done => panic!("promise awaited after completion"),
-        }
-        Poll::Ready(())
-    }
-
-    #[inline]
-    fn poll_cell(cell: &CellRef<T>, cx: &mut Context<'_>) -> Poll<Result<T, Error>> {
+    fn poll_cell(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+        let Stage::Cell(cell) = &self.stage else {
+            unreachable!("called on a cell")
+        };
         if cell.is_pending() && crate::cancel::cancel_requested() {
             cell.cancel();
         }
         // SAFETY: this future owns the only handle and lends no reference
         // into the value.
-        if let Some(result) = unsafe { cell.take() } {
-            return Poll::Ready(result);
-        }
-        cell.set_waiter(cx.waker());
-        Poll::Pending
+        let Some(result) = (unsafe { cell.take() }) else {
+            cell.set_waiter(cx.waker());
+            return Poll::Pending;
+        };
+        // The stage's reference, released below.
+        let cell = CellRef { ptr: cell.ptr };
+        // SAFETY: the stage holds the reference `cell` now stands for; it is
+        // overwritten without being dropped, so that reference is released
+        // once, by `cell`.
+        unsafe { core::ptr::write(&mut self.stage, Stage::Ready(result)) };
+        drop(cell);
+        Poll::Ready(())
     }
 
-    fn poll_task(task: &TaskRef, cx: &mut Context<'_>) -> Poll<Result<T, Error>> {
+    /// Polls the task; once it is complete, moves its output into the
+    /// `Ready` stage and releases the task (as `poll_cell` does).
+    #[inline(never)]
+    fn poll_task(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+        let Stage::Task(task) = &self.stage else {
+            panic!("promise awaited after completion")
+        };
         // SAFETY: as above; the output type is `T` (built by spawn).
-        if let Some(result) = unsafe { task.take_output::<T>() } {
-            return Poll::Ready(result);
-        }
-        if crate::cancel::cancel_requested() {
-            task.request_cancel();
-        }
-        task.set_waiter(cx.waker());
-        Poll::Pending
+        let Some(result) = (unsafe { task.take_output::<T>() }) else {
+            if crate::cancel::cancel_requested() {
+                task.request_cancel();
+            }
+            task.set_waiter(cx.waker());
+            return Poll::Pending;
+        };
+        // SAFETY: the stage's counted reference, released below once (the
+        // stage is overwritten without being dropped).
+        let task = unsafe { TaskRef::from_raw(task.ptr()) };
+        // SAFETY: as in `poll_cell`.
+        unsafe { core::ptr::write(&mut self.stage, Stage::Ready(result)) };
+        drop(task);
+        Poll::Ready(())
     }
 }
 
