@@ -50,9 +50,10 @@ pub struct Config {
     /// connection attempts are answered with a reset and counted in
     /// [`crate::StackStats::tcp_refused`]. Default 128.
     pub max_tcp_sockets: usize,
-    /// Connections a listener holds for `accept`: sockets waiting in
-    /// LISTEN plus connections established but not yet accepted
-    /// (handshakes in progress are bounded by the pool only). Default 16.
+    /// Connections established but not yet accepted that a listener
+    /// holds for `accept`; with that many waiting, it stops listening
+    /// until one is accepted (handshakes in progress are bounded by the
+    /// pool only). Default 16.
     pub tcp_backlog: usize,
     /// The receive and the send buffer of every TCP socket, in bytes (the
     /// receive buffer is the advertised window). Default 16 KiB.

@@ -8,12 +8,17 @@
 //!
 //! TCP sockets come from a pool of [`Config::max_tcp_sockets`]: listening
 //! sockets, connections and connections still closing all count. A
-//! listener keeps [`Config::tcp_backlog`] sockets that are listening or
-//! established-but-not-accepted (handshakes in progress take only from the
-//! pool, so a burst of requests is served while the pool has room); when
-//! the accept queue holds the whole backlog, or the pool is empty, a
-//! connection request is answered with a reset and counted
-//! ([`StackStats::tcp_refused`]). A socket is freed when its connection
+//! listener keeps one socket listening while fewer than
+//! [`Config::tcp_backlog`] established connections wait for `accept` and
+//! the pool has room. smoltcp turns the listening socket itself into the
+//! connection when a request arrives, and the runner opens the next
+//! listening socket right after each request, before it looks at the next
+//! frame, so one is enough for any burst; more would only be visited, for
+//! nothing, by every frame in and every pass over the sockets out.
+//! Handshakes in progress take only from the pool, so a burst of requests
+//! is served while the pool has room; when the accept queue holds the
+//! whole backlog, or the pool is empty, a connection request is answered
+//! with a reset and counted ([`StackStats::tcp_refused`]). A socket is freed when its connection
 //! has fully closed; a socket whose owner went away ([`crate::TcpStream`]
 //! dropped, or closed while the peer keeps its half open) is given
 //! [`ORPHAN_LINGER`] to finish, then aborted. Sockets in TIME-WAIT are
@@ -64,8 +69,7 @@ pub(crate) type Shared = RefCell<State>;
 /// A listener's sockets.
 #[derive(Default)]
 pub(crate) struct Listener {
-    /// Sockets in LISTEN or SYN-RECEIVED (only those in LISTEN count in
-    /// the backlog).
+    /// The socket in LISTEN and those in SYN-RECEIVED.
     pending: Vec<SocketHandle>,
     /// Established connections waiting for `accept`.
     pub(crate) ready: VecDeque<SocketHandle>,
@@ -504,8 +508,8 @@ impl State {
     }
 
     /// Moves established connections to their listener's accept queue,
-    /// frees sockets whose handshake failed, and keeps every listener's
-    /// backlog full while the pool allows.
+    /// frees sockets whose handshake failed, and keeps a socket listening
+    /// on every port whose accept queue has room, while the pool allows.
     fn top_up_listeners(&mut self) {
         let State {
             listeners,
@@ -517,12 +521,12 @@ impl State {
         } = self;
         for (&port, listener) in listeners.iter_mut() {
             let mut index = 0;
-            let mut listening = 0;
+            let mut listening = false;
             while index < listener.pending.len() {
                 let handle = listener.pending[index];
                 match sockets.get::<tcp::Socket>(handle).state() {
                     tcp::State::Listen => {
-                        listening += 1;
+                        listening = true;
                         index += 1;
                     }
                     tcp::State::SynReceived => index += 1,
@@ -542,23 +546,22 @@ impl State {
             }
             // Handshakes in progress only take from the pool: a burst of
             // requests is not refused while the pool has room.
-            while listening + listener.ready.len() < config.tcp_backlog
+            if !listening
+                && listener.ready.len() < config.tcp_backlog
                 && (*tcp_sockets < config.max_tcp_sockets
                     || reclaim_time_wait(orphans, sockets, tcp_sockets))
             {
                 let mut socket = tcp_socket(config);
-                if socket.listen(port).is_err() {
-                    break;
+                if socket.listen(port).is_ok() {
+                    listener.pending.push(sockets.add(socket));
+                    *tcp_sockets += 1;
                 }
-                listener.pending.push(sockets.add(socket));
-                *tcp_sockets += 1;
-                listening += 1;
             }
         }
     }
 
     /// Stops listening on `port`: resets the connections not yet accepted
-    /// and frees the listening sockets.
+    /// and frees the listening socket.
     pub(crate) fn close_listener(&mut self, port: u16) {
         if let Some(listener) = self.listeners.remove(&port) {
             for handle in listener.pending.into_iter().chain(listener.ready) {

@@ -4,7 +4,7 @@
 //! [`super::Stack::new`] spawns it. Each time it runs it
 //!
 //! 1. feeds received frames to the interface one at a time (at most
-//!    [`INGRESS_BUDGET`] per poll), topping up the listeners' backlogs after
+//!    [`INGRESS_BUDGET`] per poll), opening each listener's next listening socket after
 //!    each connection request (so back-to-back requests each find a
 //!    listening socket);
 //! 2. lets every socket send what it has (data, ACKs, retransmissions);
