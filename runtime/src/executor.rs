@@ -436,6 +436,7 @@ pub(crate) fn with_core<R>(f: impl FnOnce(&Core) -> R) -> R {
 
 /// A strong count on the current executor, for a new task.
 #[track_caller]
+#[inline]
 pub(crate) fn current_core_counted() -> NonNull<Core> {
     let ptr =
         NonNull::new(current_ptr().cast_mut()).expect("unikit-runtime: spawn called outside `run`");
@@ -448,6 +449,7 @@ pub(crate) fn current_core_counted() -> NonNull<Core> {
 ///
 /// # Safety
 /// The count must have been taken and not released yet.
+#[inline]
 pub(crate) unsafe fn release_core(core: NonNull<Core>) {
     // SAFETY: by contract.
     unsafe { Rc::decrement_strong_count(core.as_ptr().cast_const()) };

@@ -201,6 +201,21 @@ impl Header {
         locals
     }
 
+    /// Drops what the header owns, before its block is freed: the waiter
+    /// and the extras, each behind an inline check (most tasks have
+    /// neither by then). Its other fields are plain values, so this stands
+    /// for the header's drop, whose glue for the extras was a call that
+    /// saved six registers before finding nothing to drop.
+    #[inline]
+    fn drop_contents(&self) {
+        if self.waiter.get() != 0 {
+            drop(self.take_waiter());
+        }
+        if let Some(extras) = self.extras.take() {
+            drop_extras(extras);
+        }
+    }
+
     /// Runs `f` on the extras if there are any.
     pub(crate) fn peek_extras<R>(&self, f: impl FnOnce(Option<&mut Extras>) -> R) -> R {
         let mut extras = self.extras.take();
@@ -208,6 +223,12 @@ impl Header {
         self.extras.set(extras);
         r
     }
+}
+
+#[cold]
+#[inline(never)]
+fn drop_extras(extras: Box<Extras>) {
+    drop(extras);
 }
 
 /// One counted reference to a task (on the owner thread).
@@ -567,8 +588,7 @@ where
             } else if state & EMPTY == 0 {
                 ManuallyDrop::drop(&mut stage.output);
             }
-            drop((*task.as_ptr()).header.take_waiter());
-            core::ptr::drop_in_place(&raw mut (*task.as_ptr()).header);
+            (*task.as_ptr()).header.drop_contents();
         }
         // SAFETY: the block came from this core's slab with this layout
         // and its contents were just dropped; the core is alive until the
