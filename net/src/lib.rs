@@ -63,6 +63,7 @@ extern crate alloc;
 #[cfg(feature = "std")]
 extern crate std;
 
+mod checksum;
 mod config;
 mod device;
 mod error;
