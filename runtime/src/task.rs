@@ -102,11 +102,12 @@ pub(crate) struct Vtable {
     poll: unsafe fn(NonNull<Header>),
     /// Drops the future or output and frees the allocation.
     dealloc: unsafe fn(NonNull<Header>),
-    /// Where the output (`Result<T, Error>`) is once complete; null once
-    /// taken.
-    output: unsafe fn(NonNull<Header>) -> *const (),
     /// Drops a pending task's future and rejects it with `Canceled`.
     abort: unsafe fn(NonNull<Header>),
+    /// Where the output (`Result<T, Error>`) is, once complete, from the
+    /// start of the task: a number, not a function, so that joining a task
+    /// makes no indirect call.
+    output_offset: usize,
 }
 
 /// The start of every task allocation.
@@ -335,12 +336,24 @@ impl TaskRef {
         if header.state() & COMPLETE == 0 {
             return None;
         }
-        // SAFETY: complete, so the stage holds the output (or was taken, in
-        // which case the pointer is null), and the caller vouches for `T`.
+        if header.state() & EMPTY != 0 {
+            return None;
+        }
+        // SAFETY: complete and not empty, so the stage holds the output, of
+        // type `Result<T, Error>` (the caller vouches for `T`); it is only
+        // moved out by `take_output`, which the handle's owner calls with
+        // no reference into it alive.
+        Some(unsafe { self.output_ptr::<T>().as_ref() })
+    }
+
+    /// Where the output is (see [`Vtable::output_offset`]).
+    fn output_ptr<T>(&self) -> NonNull<Result<T, Error>> {
+        // SAFETY: the offset of the stage within this task's block.
         unsafe {
-            (header.vtable.output)(self.ptr)
-                .cast::<Result<T, Error>>()
-                .as_ref()
+            self.ptr
+                .cast::<u8>()
+                .add(self.header().vtable.output_offset)
+                .cast()
         }
     }
 
@@ -354,9 +367,9 @@ impl TaskRef {
         if header.state() & (COMPLETE | EMPTY) != COMPLETE {
             return None;
         }
-        // SAFETY: complete and not empty, so `output` points at the output,
-        // of type `Result<T, Error>` (the caller vouches for `T`).
-        let output = unsafe { (header.vtable.output)(self.ptr) }.cast::<Result<T, Error>>();
+        // Complete and not empty: the output is there, of type
+        // `Result<T, Error>` (the caller vouches for `T`).
+        let output = self.output_ptr::<T>();
         header.set(EMPTY);
         // Read here, where `T` is known, rather than written by the vtable
         // into a slot of the caller's: the caller would copy that slot with
@@ -521,8 +534,9 @@ where
     const VTABLE: Vtable = Vtable {
         poll: Self::poll,
         dealloc: Self::dealloc,
-        output: Self::output,
         abort: Self::abort,
+        // The output is at the start of the stage (a union).
+        output_offset: core::mem::offset_of!(Task<F>, stage),
     };
 
     unsafe fn poll(ptr: NonNull<Header>) {
@@ -600,19 +614,6 @@ where
         };
         // SAFETY: the task's strong count on its core, taken at spawn.
         unsafe { executor::release_core(core) };
-    }
-
-    unsafe fn output(ptr: NonNull<Header>) -> *const () {
-        // SAFETY: the vtable is only reached through a `Task<F>` header.
-        let task = unsafe { ptr.cast::<Task<F>>().as_ref() };
-        if task.header.state() & (COMPLETE | EMPTY) != COMPLETE {
-            return core::ptr::null();
-        }
-        // SAFETY: complete and not empty, so the output is in place; only
-        // `TaskRef::take_output` moves it out, which the handle's owner
-        // calls with no reference into the output alive.
-        let output: &Result<T, Error> = unsafe { &(*task.stage.get()).output };
-        (output as *const Result<T, Error>).cast()
     }
 }
 
