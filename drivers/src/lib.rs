@@ -14,7 +14,7 @@
 //! | [`entropy`] | the CPU's `RDSEED` and `RDRAND` instructions |
 //! | [`fw_cfg`] | QEMU's firmware configuration files (runtime arguments) |
 //! | [`pci`] | PCI configuration space through ports 0xcf8/0xcfc: enumeration, BARs, capabilities, INTx |
-//! | [`virtio_net`] | a virtio-net card on PCI: receive and transmit buffers around `virtio-drivers`' `VirtIONetRaw` |
+//! | [`virtio_net`] | a virtio-net card on PCI: `virtio-drivers`' transport and virtqueues, with batched notifications |
 //! | [`pic`] | the legacy 8259 pair, remapped and masked |
 //! | [`rtc`] | the CMOS real-time clock (wall-clock time at boot) |
 //! | [`qemu_exit`] | QEMU's `isa-debug-exit` device and the exit statuses it carries |
