@@ -50,7 +50,7 @@ struct Guest {
     stdin: Option<ChildStdin>,
     lines: Receiver<(Instant, String)>,
     started: Instant,
-    _args: ArgsFile,
+    _args: Option<ArgsFile>,
 }
 
 impl Guest {
@@ -68,13 +68,15 @@ impl Guest {
         )
     }
 
-    /// Boots as `options` say.
+    /// Boots as `options` say; like the runner, it hands the guest an
+    /// arguments file only when there are runtime arguments.
     fn start(tools: &Tools, options: RunOptions) -> Guest {
         let name = &options.unikernel;
         let image = images::find(name).unwrap_or_else(|| panic!("no image {name}"));
-        let args_file = ArgsFile::write(&options.runtime_args).expect("temporary file");
+        let args_file = (!options.runtime_args.is_empty())
+            .then(|| ArgsFile::write(&options.runtime_args).expect("temporary file"));
         let started = Instant::now();
-        let mut child = qemu::command(tools, image, &options, Some(&args_file))
+        let mut child = qemu::command(tools, image, &options, args_file.as_ref())
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
