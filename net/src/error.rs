@@ -37,7 +37,9 @@ pub enum Error {
     /// The port is already listened on or bound.
     AddressInUse,
     /// Every socket of the fixed pool is in use
-    /// ([`crate::Config::max_tcp_sockets`]), or no ephemeral port is free.
+    /// ([`crate::Config::max_tcp_sockets`]), the heap is too short for
+    /// another socket's buffers (see `TCP_MEMORY_RESERVE`), or no
+    /// ephemeral port is free.
     TooManySockets,
     /// No IPv4 address is configured yet, or the destination is not
     /// reachable (not on the local network and no gateway).

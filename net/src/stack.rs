@@ -23,6 +23,10 @@
 //! dropped, or closed while the peer keeps its half open) is given
 //! [`ORPHAN_LINGER`] to finish, then aborted. Sockets in TIME-WAIT are
 //! reclaimed at once when the pool is full and a new connection needs one.
+//! In a guest too small for the whole pool's buffers, a socket is only
+//! opened while the heap can give its buffers and
+//! [`TCP_MEMORY_RESERVE`] more, so a flood is refused there too instead of
+//! exhausting memory.
 
 use alloc::collections::{BTreeMap, VecDeque};
 use alloc::rc::Rc;
@@ -288,7 +292,7 @@ impl<N: Net> Stack<N> {
                 return Err(Error::TooManySockets);
             }
             let port = state.ephemeral_port()?;
-            let mut socket = tcp_socket(&state.config);
+            let mut socket = tcp_socket(&state.config).ok_or(Error::TooManySockets)?;
             socket
                 .connect(state.iface.context(), remote, port)
                 .map_err(|_| Error::NoRoute)?;
@@ -414,20 +418,35 @@ fn reclaim_time_wait(
     true
 }
 
+/// The memory a new TCP socket must leave free beyond its own buffers, so
+/// that the connection it serves and the rest of the unikernel still find
+/// memory: in a guest too small for the whole pool, sockets stop being
+/// opened (a connection request is refused) before the heap runs out.
+pub const TCP_MEMORY_RESERVE: usize = 256 * 1024;
+
 /// A new TCP socket with the configured buffers, timeout and keep-alive
-/// (see [`Config::tcp_timeout`]).
-fn tcp_socket(config: &Config) -> tcp::Socket<'static> {
+/// (see [`Config::tcp_timeout`]); `None` when the heap cannot give its
+/// buffers plus [`TCP_MEMORY_RESERVE`] in one piece.
+fn tcp_socket(config: &Config) -> Option<tcp::Socket<'static>> {
     let size = config.tcp_buffer_size;
-    let mut socket = tcp::Socket::new(
-        tcp::SocketBuffer::new(vec![0; size]),
-        tcp::SocketBuffer::new(vec![0; size]),
-    );
+    let mut probe: Vec<u8> = Vec::new();
+    probe
+        .try_reserve_exact(2 * size + TCP_MEMORY_RESERVE)
+        .ok()?;
+    drop(probe);
+    let buffer = || {
+        let mut bytes = Vec::new();
+        bytes.try_reserve_exact(size).ok()?;
+        bytes.resize(size, 0);
+        Some(tcp::SocketBuffer::new(bytes))
+    };
+    let mut socket = tcp::Socket::new(buffer()?, buffer()?);
     let smol = |d: Duration| {
         smoltcp::time::Duration::from_micros(u64::try_from(d.as_micros()).unwrap_or(u64::MAX))
     };
     socket.set_timeout(config.tcp_timeout.map(smol));
     socket.set_keep_alive(config.tcp_timeout.map(|d| smol(d / 4)));
-    socket
+    Some(socket)
 }
 
 fn set_address(iface: &mut Interface, address: Option<Ipv4Cidr>, gateway: Option<Ipv4Address>) {
@@ -550,12 +569,11 @@ impl State {
                 && listener.ready.len() < config.tcp_backlog
                 && (*tcp_sockets < config.max_tcp_sockets
                     || reclaim_time_wait(orphans, sockets, tcp_sockets))
+                && let Some(mut socket) = tcp_socket(config)
+                && socket.listen(port).is_ok()
             {
-                let mut socket = tcp_socket(config);
-                if socket.listen(port).is_ok() {
-                    listener.pending.push(sockets.add(socket));
-                    *tcp_sockets += 1;
-                }
+                listener.pending.push(sockets.add(socket));
+                *tcp_sockets += 1;
             }
         }
     }
