@@ -36,7 +36,7 @@ use bootloader_api::BootInfo;
 use bootloader_api::config::Mapping;
 use bootloader_api::info::{MemoryRegion, MemoryRegions, Optional};
 use core::fmt::Write;
-use core::mem::size_of;
+use core::mem::{align_of, size_of};
 use unikit_pvh::elf::{self, Kernel};
 use unikit_pvh::memory_map::{self, FirmwareEntry};
 use x86_64::registers::control::{Cr3, Cr3Flags};
@@ -394,17 +394,21 @@ fn load(start_info_address: u64) -> Result<HandOver, elf::Error> {
     };
 
     let (span_start, span_end) = kernel.span();
+    // The image's address 0: the span's first page lands at KERNEL_BASE.
+    let base = KERNEL_BASE - span_start;
     let image_size = span_end - span_start;
     let image = frames.allocate(image_size)?;
     // SAFETY: `allocate` just gave out [image, image + image_size), zeroed.
     let image_bytes =
         unsafe { core::slice::from_raw_parts_mut(image as *mut u8, image_size as usize) };
-    kernel.load(image_bytes, KERNEL_BASE - span_start)?;
+    kernel.load(image_bytes, base)?;
     let stack_size = config.kernel_stack_size.next_multiple_of(PAGE);
     let stack = frames.allocate(stack_size)?;
+    // The boot information, then its memory regions (each used range can
+    // split a RAM entry in three).
     let region_capacity = firmware.len() + 5;
-    let boot_info_size =
-        (size_of::<BootInfo>() + region_capacity * size_of::<MemoryRegion>()) as u64;
+    let regions_offset = size_of::<BootInfo>().next_multiple_of(align_of::<MemoryRegion>());
+    let boot_info_size = (regions_offset + region_capacity * size_of::<MemoryRegion>()) as u64;
     let boot_info = frames.allocate(boot_info_size)?;
 
     let pml4 = frames.allocate(PAGE)?;
@@ -430,21 +434,20 @@ fn load(start_info_address: u64) -> Result<HandOver, elf::Error> {
         map::<Size2MiB>(&mut tables, &mut frames, physical, data)?;
     }
     for page in (span_start..span_end).step_by(PAGE as usize) {
-        // A page two segments share gets the union of their rights.
-        let covering = kernel.segments().filter(|segment| {
-            segment.vaddr < page + PAGE && page < segment.vaddr + segment.mem_size
-        });
-        let mut rights = None;
-        for segment in covering {
-            let (writable, executable) = rights.unwrap_or((false, false));
-            rights = Some((
-                writable || segment.writable,
-                executable || segment.executable,
-            ));
-        }
-        let Some((writable, executable)) = rights else {
+        // A page two segments share gets the union of their rights; a page
+        // no segment covers stays unmapped.
+        let mut covering = kernel
+            .segments()
+            .filter(|segment| {
+                segment.vaddr < page + PAGE && page < segment.vaddr + segment.mem_size
+            })
+            .peekable();
+        if covering.peek().is_none() {
             continue;
-        };
+        }
+        let (writable, executable) = covering.fold((false, false), |(w, x), segment| {
+            (w || segment.writable, x || segment.executable)
+        });
         let mut flags = PageTableFlags::PRESENT;
         if writable {
             flags |= PageTableFlags::WRITABLE;
@@ -452,8 +455,7 @@ fn load(start_info_address: u64) -> Result<HandOver, elf::Error> {
         if !executable {
             flags |= PageTableFlags::NO_EXECUTE;
         }
-        let offset = page - span_start;
-        let page = (KERNEL_BASE + offset, image + offset, PAGE);
+        let page = (base + page, image + (page - span_start), PAGE);
         map::<Size4KiB>(&mut tables, &mut frames, page, flags)?;
     }
     let stack_bottom = STACK_GUARD_PAGE + PAGE;
@@ -465,7 +467,7 @@ fn load(start_info_address: u64) -> Result<HandOver, elf::Error> {
     )?;
 
     let used = [
-        (loader_start & !(PAGE - 1), frames.next),
+        (loader_page, frames.next),
         (initrd.0 & !(PAGE - 1), initrd.1),
     ];
     // SAFETY: the new tables map the loader (code, stack, data) where it
@@ -477,7 +479,7 @@ fn load(start_info_address: u64) -> Result<HandOver, elf::Error> {
         );
     }
     let boot_info_virtual = physical_memory_offset + boot_info;
-    let regions_virtual = boot_info_virtual + size_of::<BootInfo>().next_multiple_of(8) as u64;
+    let regions_virtual = boot_info_virtual + regions_offset as u64;
     // SAFETY: the boot information's frames were allocated above (zeroed,
     // for no one else) and are mapped at the physical-memory offset; the
     // kernel receives them as 'static, as from the bootloader.
@@ -490,14 +492,14 @@ fn load(start_info_address: u64) -> Result<HandOver, elf::Error> {
     info.rsdp_addr = rsdp.into();
     info.kernel_addr = module.start;
     info.kernel_len = module.size;
-    info.kernel_image_offset = KERNEL_BASE - span_start;
+    info.kernel_image_offset = base;
     info.kernel_stack_bottom = stack_bottom;
     info.kernel_stack_len = stack_size;
     // SAFETY: as above: the frames at `boot_info` are the boot
     // information's, mapped at `boot_info_virtual`.
     unsafe { (boot_info_virtual as *mut BootInfo).write(info) };
     Ok(HandOver {
-        entry: KERNEL_BASE - span_start + kernel.entry,
+        entry: base + kernel.entry,
         stack_top: stack_bottom + stack_size,
         boot_info: boot_info_virtual,
     })

@@ -56,16 +56,19 @@ struct Guest {
 impl Guest {
     /// Boots `name` on BIOS, or on UEFI when `tools` has OVMF.
     fn boot(tools: &Tools, name: &str, mem_mib: u32, args: &[&str]) -> Guest {
-        Guest::start(
-            tools,
-            RunOptions {
-                unikernel: name.into(),
-                uefi: tools.ovmf.is_some(),
-                mem_mib,
-                runtime_args: args.iter().map(|arg| arg.to_string()).collect(),
-                ..RunOptions::default()
-            },
-        )
+        Guest::start(tools, Guest::options(tools, name, mem_mib, args))
+    }
+
+    /// The runner's options for booting `name` on BIOS, or on UEFI when
+    /// `tools` has OVMF.
+    fn options(tools: &Tools, name: &str, mem_mib: u32, args: &[&str]) -> RunOptions {
+        RunOptions {
+            unikernel: name.into(),
+            uefi: tools.ovmf.is_some(),
+            mem_mib,
+            runtime_args: args.iter().map(|arg| arg.to_string()).collect(),
+            ..RunOptions::default()
+        }
     }
 
     /// Boots as `options` say; like the runner, it hands the guest an
@@ -299,16 +302,11 @@ const BOOT_RUNS: usize = 5;
 /// QEMU start to the first log line (on UEFI the firmware prints before
 /// it), and the banner's entry-to-start microseconds.
 fn boot_times(tools: &Tools, direct: bool) -> (Duration, u64) {
-    let guest = Guest::start(
-        tools,
-        RunOptions {
-            unikernel: "noop".into(),
-            uefi: tools.ovmf.is_some(),
-            direct,
-            mem_mib: DEFAULT_MEM_MIB,
-            ..RunOptions::default()
-        },
-    );
+    let options = RunOptions {
+        direct,
+        ..Guest::options(tools, "noop", DEFAULT_MEM_MIB, &[])
+    };
+    let guest = Guest::start(tools, options);
     let started = guest.started;
     let deadline = Instant::now() + Duration::from_secs(60);
     let (first_at, first) = std::iter::from_fn(|| guest.next_line(deadline))
