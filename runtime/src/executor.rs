@@ -51,6 +51,7 @@ use alloc::rc::Rc;
 use alloc::vec::Vec;
 use core::cell::{Cell, RefCell};
 use core::future::Future;
+use core::pin::pin;
 use core::ptr::NonNull;
 use core::task::Waker;
 
@@ -297,15 +298,21 @@ impl Core {
         self.woken.set(woken);
     }
 
-    /// Polls every task of the current batch once.
-    fn run_batch(&self) {
+    /// Polls every task of the current batch once; the main task, whose
+    /// future `run` holds, through `poll_main`.
+    #[inline(always)]
+    fn run_batch(&self, main: NonNull<Header>, poll_main: &mut impl FnMut()) {
         let mut next = self.queue.take();
         while let Some(ptr) = next {
             // SAFETY: the queue's reference is handed over to this TaskRef.
             let task = unsafe { TaskRef::from_raw(ptr) };
             next = task.header().next.take();
             task::unschedule(task.header());
-            task.poll();
+            if ptr == main {
+                poll_main();
+            } else {
+                task.poll();
+            }
         }
     }
 
@@ -547,8 +554,17 @@ impl<P: Platform + 'static> Runtime<P> {
             remote: alloc::sync::Arc::new(crate::foreign::Remote::default()),
         });
         let _entered = Entered::new(&core);
-        let main = task::spawn_raw(main, 0, None);
-        while main.header().state() & task::COMPLETE == 0 {
+        // The main future stays here, on this stack, and is polled here
+        // (see `task::spawn_held`); its task stands for it in the run
+        // queue. It is first polled in the first round, as a task spawned
+        // before `run` would be.
+        let main_task = task::spawn_held::<T>();
+        let mut main = pin!(Some(main));
+        // SAFETY: `main_task` was made for `T` and `main` holds its future,
+        // polled only here.
+        let mut poll_main = || unsafe { task::poll_held(&main_task, main.as_mut()) };
+        task::schedule_by_ref(main_task.ptr());
+        while main_task.header().state() & task::COMPLETE == 0 {
             if core.queue.is_empty() {
                 let deadline = core.timers.borrow_mut().next_deadline();
                 core.platform
@@ -561,11 +577,11 @@ impl<P: Platform + 'static> Runtime<P> {
             core.apply_remote();
             core.poll_signals();
             core.fire_timers();
-            core.run_batch();
+            core.run_batch(main_task.ptr(), &mut poll_main);
         }
-        // SAFETY: `main` was spawned with this output type.
-        let result = unsafe { main.take_output::<T>() }.expect("main is complete");
-        drop(main);
+        // SAFETY: `main_task` was made with this output type.
+        let result = unsafe { main_task.take_output::<T>() }.expect("main is complete");
+        drop(main_task);
         core.close();
         result
     }

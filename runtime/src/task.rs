@@ -261,6 +261,16 @@ impl TaskRef {
     /// identity installed as the executor's current context.
     #[inline]
     pub(crate) fn poll(&self) {
+        // SAFETY: the vtable belongs to this allocation and the task is not
+        // complete, so its future is in place.
+        self.in_context(|| unsafe { (self.header().vtable.poll)(self.ptr) });
+    }
+
+    /// Runs `poll` (a poll of the task's future) with the task's
+    /// cancellation request, local storage and identity installed as the
+    /// executor's current context, unless the task is complete.
+    #[inline(always)]
+    fn in_context(&self, poll: impl FnOnce()) {
         let header = self.header();
         let state = header.state();
         if state & COMPLETE != 0 {
@@ -273,9 +283,7 @@ impl TaskRef {
         let locals = header.locals();
         let core = header.core();
         let saved = core.enter(self.ptr, cancel, locals);
-        // SAFETY: the vtable belongs to this allocation and the task is not
-        // complete, so its future is in place.
-        unsafe { (header.vtable.poll)(self.ptr) };
+        poll();
         core.leave(saved);
     }
 
@@ -495,6 +503,18 @@ where
     F: Future<Output = Result<T, Error>> + 'static,
     T: 'static,
 {
+    let task = new_task(future, flags, extras);
+    task.poll();
+    task
+}
+
+/// Allocates a task for `future` in the current executor, not polled yet.
+#[inline]
+fn new_task<F, T>(future: F, flags: u32, extras: Option<Box<Extras>>) -> TaskRef
+where
+    F: Future<Output = Result<T, Error>> + 'static,
+    T: 'static,
+{
     let core = executor::current_core_counted();
     let layout = Layout::new::<Task<F>>();
     // SAFETY: the core is alive (the new task holds a count on it).
@@ -521,9 +541,70 @@ where
     }
     let ptr = ptr.cast::<Header>();
     // SAFETY: the new allocation's count is 1 and is handed over.
-    let task = unsafe { TaskRef::from_raw(ptr) };
-    task.poll();
-    task
+    unsafe { TaskRef::from_raw(ptr) }
+}
+
+// ---------------------------------------------------------------------------
+// Held tasks
+
+/// A task whose future is held and polled by its owner instead of living in
+/// the task's block: `run`'s main future, which stays on `run`'s stack, as
+/// the future of Tokio's `block_on` does. The block holds the header (so
+/// the task has wakers, a cancellation flag and promise-local storage like
+/// any other) and room for the output; its own future, `Pending`, is never
+/// polled: the run queue hands the task to its owner ([`poll_held`]).
+///
+/// Why: the main task is usually the one running the program's loop, and
+/// polled here its poll is a direct call that can be inlined into the
+/// event loop, instead of an indirect call through the task's vtable; its
+/// state sits on the stack next to the stack slots its code uses, not in a
+/// heap block whose address varies from run to run. Measured (callgrind
+/// instructions per op, the benchmark's workloads): pingpong 792 -> 755,
+/// pick_timeout 792 -> 747, pause_loop 157 -> 151; bind_ready's loop is
+/// the same 14 instructions, 1.41 -> 1.34 ns (medians of 12 interleaved
+/// runs; 1.88 -> 1.68 in another, under load).
+#[inline]
+pub(crate) fn spawn_held<T: 'static>() -> TaskRef {
+    new_task(core::future::pending::<Result<T, Error>>(), 0, None)
+}
+
+/// Polls the future of a held task (see [`spawn_held`]) once, as the
+/// executor polls a task's own future: with the task's cancellation
+/// request, local storage and identity installed, and its waker. When the
+/// future completes, it is dropped in place (`slot` becomes `None`) and
+/// its output becomes the task's, which completes it.
+///
+/// # Safety
+/// `task` was made by `spawn_held::<T>()` and `slot` holds the future it
+/// stands for, polled by nothing else.
+#[inline(always)]
+pub(crate) unsafe fn poll_held<F, T>(task: &TaskRef, mut slot: Pin<&mut Option<F>>)
+where
+    F: Future<Output = Result<T, Error>>,
+{
+    task.in_context(|| {
+        let Some(future) = slot.as_mut().as_pin_mut() else {
+            return;
+        };
+        // As in `Task::poll`: the owner's reference keeps the task alive,
+        // and this borrowed waker is never dropped.
+        // SAFETY: the raw waker follows the contract of `TASK_WAKER`.
+        let waker = ManuallyDrop::new(unsafe { Waker::from_raw(raw_waker(task.ptr)) });
+        if let Poll::Ready(output) = future.poll(&mut Context::from_waker(&waker)) {
+            let header = task.header();
+            let failure = output.as_ref().err().cloned();
+            header.set(COMPLETE | EMPTY);
+            // Assigning drops the future in place (and still writes `None`
+            // if its drop panics).
+            slot.set(None);
+            // SAFETY: the task's stage is a `Pending<Result<T, Error>>` (the
+            // caller's contract) that was never polled and is complete and
+            // empty now: its output slot holds nothing to drop.
+            unsafe { task.output_ptr::<T>().write(output) };
+            header.clear(EMPTY);
+            complete(header, failure);
+        }
+    });
 }
 
 impl<F, T> Task<F>
