@@ -7,7 +7,11 @@
 //! ```
 //!
 //! SCALE (default 1) multiplies every iteration count, for quick runs.
-//! Each case runs three times per runtime and keeps the fastest run. The
+//! Each case runs [`ROUNDS`] times per runtime and keeps the fastest run.
+//! The runtimes take turns: each round runs the case on this runtime, then
+//! on Tokio, then on Lwt, before the next round, so that a slow spell of
+//! this shared machine (the same binary varies by up to 2x from one second
+//! to the next) falls on all three instead of on whichever ran then. The
 //! Lwt program (`benches/lwt/lwt_peers.ml`) is built with `ocamlfind`
 //! when it and the `lwt.unix` package are installed (Debian:
 //! `apt-get install ocaml-nox ocaml-findlib liblwt-ocaml-dev`); otherwise
@@ -26,7 +30,7 @@
 //! every runtime's wall-clock figure; the CPU time per op (user + system
 //! time of the process from `getrusage`, read the same way by the OCaml
 //! program through `Unix.times`) shows the work done around that wait.
-//! Every run measures both; each figure is the best of its three runs.
+//! Every run measures both; each figure is the best of its runs.
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::future::Future;
@@ -309,19 +313,30 @@ struct NsPerOp {
     cpu: f64,
 }
 
-/// The fastest of three runs, in ns/op, for each clock.
-fn best_of_three(n: usize, mut f: impl FnMut() -> Sample) -> NsPerOp {
-    let per_op = |d: Duration| d.as_nanos() as f64 / n as f64;
-    (0..3).map(|_| f()).fold(
+/// How many times each case runs on each runtime.
+const ROUNDS: usize = 5;
+
+impl NsPerOp {
+    const UNMEASURED: NsPerOp = NsPerOp {
+        wall: f64::INFINITY,
+        cpu: f64::INFINITY,
+    };
+
+    fn of(sample: Sample, n: usize) -> NsPerOp {
+        let per_op = |d: Duration| d.as_nanos() as f64 / n as f64;
         NsPerOp {
-            wall: f64::INFINITY,
-            cpu: f64::INFINITY,
-        },
-        |best, s| NsPerOp {
-            wall: best.wall.min(per_op(s.wall)),
-            cpu: best.cpu.min(per_op(s.cpu)),
-        },
-    )
+            wall: per_op(sample.wall),
+            cpu: per_op(sample.cpu),
+        }
+    }
+
+    /// The better figure of each clock.
+    fn best(self, other: NsPerOp) -> NsPerOp {
+        NsPerOp {
+            wall: self.wall.min(other.wall),
+            cpu: self.cpu.min(other.cpu),
+        }
+    }
 }
 
 // ---------------------------------------------------------------------------
@@ -378,16 +393,8 @@ fn tokio_memory(n: usize) -> Memory {
 // ---------------------------------------------------------------------------
 // The Lwt peer
 
-/// What the Lwt program printed: ns/op per case (`<case>` lines wall-clock,
-/// `<case>_cpu` lines CPU time), and its memory lines.
-struct LwtResults {
-    ns_per_op: Vec<(String, NsPerOp)>,
-    memory: Option<Memory>,
-}
-
-/// Builds and runs the OCaml program three times; `Err` says why it was
-/// skipped.
-fn lwt(scale: f64) -> Result<LwtResults, String> {
+/// Builds the OCaml program; `Err` says why Lwt is skipped.
+fn build_lwt() -> Result<PathBuf, String> {
     let source = Path::new(env!("CARGO_MANIFEST_DIR")).join("benches/lwt/lwt_peers.ml");
     let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("lwt_peers");
     std::fs::create_dir_all(&dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
@@ -407,62 +414,59 @@ fn lwt(scale: f64) -> Result<LwtResults, String> {
             String::from_utf8_lossy(&built.stderr).trim()
         ));
     }
-    let mut results = LwtResults {
-        ns_per_op: Vec::new(),
-        memory: None,
-    };
-    for _ in 0..3 {
-        let out = Command::new(dir.join("lwt_peers"))
-            .arg(scale.to_string())
-            .output()
-            .map_err(|e| format!("cannot run the Lwt program: {e}"))?;
-        if !out.status.success() {
-            return Err(format!(
-                "the Lwt program failed: {}",
-                String::from_utf8_lossy(&out.stderr).trim()
-            ));
-        }
-        let mut peak_bytes = 0;
-        let mut bytes_per_task = 0.0;
-        for line in String::from_utf8_lossy(&out.stdout).lines() {
-            let Some((name, value)) = line.split_once(' ') else {
-                continue;
-            };
-            let value: f64 = value.trim().parse().unwrap_or(f64::NAN);
-            match name {
-                "spawn_join_peak_bytes" => peak_bytes = value as usize,
-                "spawn_join_bytes_per_task" => bytes_per_task = value,
-                _ => {
-                    let (case, cpu) = match name.strip_suffix("_cpu") {
-                        Some(case) => (case, true),
-                        None => (name, false),
-                    };
-                    let index = match results.ns_per_op.iter().position(|(c, _)| c == case) {
-                        Some(index) => index,
-                        None => {
-                            let unmeasured = NsPerOp {
-                                wall: f64::INFINITY,
-                                cpu: f64::INFINITY,
-                            };
-                            results.ns_per_op.push((case.to_string(), unmeasured));
-                            results.ns_per_op.len() - 1
-                        }
-                    };
-                    let best = &mut results.ns_per_op[index].1;
-                    if cpu {
-                        best.cpu = best.cpu.min(value);
-                    } else {
-                        best.wall = best.wall.min(value);
-                    }
-                }
-            }
-        }
-        results.memory = Some(Memory {
-            bytes_per_task,
-            peak_bytes,
-        });
+    Ok(dir.join("lwt_peers"))
+}
+
+/// Runs one case (or `memory`) of the OCaml program; returns the
+/// `<name> <value>` lines it printed: `<case>` wall-clock and `<case>_cpu`
+/// CPU ns/op, or the memory lines.
+fn run_lwt(program: &Path, scale: f64, case: &str) -> Result<Vec<(String, f64)>, String> {
+    let out = Command::new(program)
+        .args([&scale.to_string(), case])
+        .output()
+        .map_err(|e| format!("cannot run the Lwt program: {e}"))?;
+    if !out.status.success() {
+        return Err(format!(
+            "the Lwt program failed on {case}: {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        ));
     }
-    Ok(results)
+    Ok(String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|line| {
+            let (name, value) = line.split_once(' ')?;
+            Some((name.to_string(), value.trim().parse().unwrap_or(f64::NAN)))
+        })
+        .collect())
+}
+
+/// The value of the `name` line the OCaml program printed.
+fn printed(lines: &[(String, f64)], name: &str) -> Result<f64, String> {
+    lines
+        .iter()
+        .find(|(n, _)| n == name)
+        .map(|(_, v)| *v)
+        .ok_or_else(|| format!("the Lwt program printed no {name} line"))
+}
+
+/// A case's figures on Lwt, from one run of the OCaml program.
+fn lwt_case(program: &Path, scale: f64, case: &str) -> Result<NsPerOp, String> {
+    let lines = run_lwt(program, scale, case)?;
+    let value = |name: &str| printed(&lines, name);
+    Ok(NsPerOp {
+        wall: value(case)?,
+        cpu: value(&format!("{case}_cpu"))?,
+    })
+}
+
+/// The memory of Lwt's `spawn_join`.
+fn lwt_memory(program: &Path, scale: f64) -> Result<Memory, String> {
+    let lines = run_lwt(program, scale, "memory")?;
+    let value = |name: &str| printed(&lines, name);
+    Ok(Memory {
+        bytes_per_task: value("spawn_join_bytes_per_task")?,
+        peak_bytes: value("spawn_join_peak_bytes")? as usize,
+    })
 }
 
 // ---------------------------------------------------------------------------
@@ -476,40 +480,52 @@ fn main() {
         .unwrap_or(1.0);
     let count = |n: usize| ((n as f64 * scale) as usize).max(1);
 
-    println!("# unikit-runtime (RealTime), wall-clock ns/op, best of 3");
+    let mut lwt = build_lwt();
     let mut ours = Vec::new();
-    for (case, n) in CASES {
-        let n = count(n);
-        let ns = best_of_three(n, || unikit_case(case, n));
-        println!("{case} {:.2}", ns.wall);
-        ours.push(ns);
-    }
-
-    println!("# tokio 1.54.1 current_thread, wall-clock ns/op, best of 3");
     let mut tokio = Vec::new();
+    let mut lwt_figures = Vec::new();
     for (case, n) in CASES {
         let n = count(n);
-        let ns = best_of_three(n, || tokio_case(case, n));
-        println!("{case} {:.2}", ns.wall);
-        tokio.push(ns);
+        eprintln!("measuring {case}: {ROUNDS} rounds of unikit, tokio, lwt");
+        let (mut best_ours, mut best_tokio, mut best_lwt) = (
+            NsPerOp::UNMEASURED,
+            NsPerOp::UNMEASURED,
+            NsPerOp::UNMEASURED,
+        );
+        for _ in 0..ROUNDS {
+            best_ours = best_ours.best(NsPerOp::of(unikit_case(case, n), n));
+            best_tokio = best_tokio.best(NsPerOp::of(tokio_case(case, n), n));
+            if let Ok(program) = &lwt {
+                match lwt_case(program, scale, case) {
+                    Ok(ns) => best_lwt = best_lwt.best(ns),
+                    Err(why) => lwt = Err(why),
+                }
+            }
+        }
+        ours.push(best_ours);
+        tokio.push(best_tokio);
+        lwt_figures.push(best_lwt);
     }
 
-    let lwt = lwt(scale);
+    for (title, figures) in [
+        ("unikit-runtime (RealTime)", &ours),
+        ("tokio 1.54.1 current_thread", &tokio),
+    ] {
+        println!("# {title}, wall-clock ns/op, best of {ROUNDS}");
+        for ((case, _), ns) in CASES.iter().zip(figures) {
+            println!("{case} {:.2}", ns.wall);
+        }
+    }
     match &lwt {
-        Ok(results) => {
-            println!("# lwt (OCaml, lwt.unix), wall-clock ns/op, best of 3");
-            for (case, ns) in &results.ns_per_op {
+        Ok(_) => {
+            println!("# lwt (OCaml, lwt.unix), wall-clock ns/op, best of {ROUNDS}");
+            for ((case, _), ns) in CASES.iter().zip(&lwt_figures) {
                 println!("{case} {:.2}", ns.wall);
             }
         }
         Err(why) => println!("# lwt: skipped: {why}"),
     }
-    let lwt_ns = |case: &str| {
-        lwt.as_ref()
-            .ok()
-            .and_then(|r| r.ns_per_op.iter().find(|(c, _)| c == case))
-            .map(|(_, ns)| *ns)
-    };
+    let lwt_ns = |i: usize| lwt.as_ref().ok().map(|_| lwt_figures[i]);
 
     for (clock, title, pick) in [
         (
@@ -530,7 +546,7 @@ fn main() {
         );
         for (i, (case, _)) in CASES.iter().enumerate() {
             let (ours, tokio) = (pick(ours[i]), pick(tokio[i]));
-            let lwt = lwt_ns(case).map(pick);
+            let lwt = lwt_ns(i).map(pick);
             let best_peer = lwt.map_or(tokio, |l| l.min(tokio));
             let (goal, met) = if *case == "bind_ready" {
                 ("match tokio", ours <= tokio * 1.05)
@@ -563,9 +579,9 @@ fn main() {
     let ours = unikit_memory(n);
     print("unikit", &ours);
     print("tokio", &tokio_memory(n));
-    match lwt.as_ref().ok().and_then(|r| r.memory.as_ref()) {
-        Some(m) => print("lwt", m),
-        None => println!("lwt     skipped"),
+    match lwt.and_then(|program| lwt_memory(&program, scale)) {
+        Ok(m) => print("lwt", &m),
+        Err(why) => println!("lwt     skipped: {why}"),
     }
     println!(
         "goal: at most 64 bytes per task beyond the future: {}",

@@ -6,7 +6,9 @@
    plus "spawn_join_peak_bytes <n>" and "spawn_join_bytes_per_task <n>"
    (from the GC's heap statistics). Built by the Rust bench with
      ocamlfind ocamlopt -thread -package lwt.unix -linkpkg lwt_peers.ml
-   and run with an optional scale factor for the iteration counts. *)
+   and run with an optional scale factor for the iteration counts, then
+   optionally the name of the one case to run ("memory" for the memory
+   lines). *)
 
 open Lwt.Syntax
 
@@ -114,12 +116,16 @@ let spawn_join_memory n =
 
 let () =
   let scale = try float_of_string Sys.argv.(1) with _ -> 1.0 in
+  let only = if Array.length Sys.argv > 2 then Some Sys.argv.(2) else None in
   let n k = max 1 (int_of_float (float_of_int k *. scale)) in
-  report "bind_ready" (n 10_000_000) (bind_ready (n 10_000_000));
-  report "wait_wakeup" (n 5_000_000) (wait_wakeup (n 5_000_000));
-  report "pingpong" (n 1_000_000) (pingpong (n 1_000_000));
-  report "spawn_join" (n 1_000_000) (spawn_join (n 1_000_000));
-  report "pause_loop" (n 1_000_000) (pause_loop (n 1_000_000));
-  report "timers" (n 100_000) (timers (n 100_000));
-  report "pick_timeout" (n 200_000) (pick_timeout (n 200_000));
-  spawn_join_memory (n 1_000_000)
+  let case name k f =
+    if only = None || only = Some name then report name (n k) (f (n k))
+  in
+  case "bind_ready" 10_000_000 bind_ready;
+  case "wait_wakeup" 5_000_000 wait_wakeup;
+  case "pingpong" 1_000_000 pingpong;
+  case "spawn_join" 1_000_000 spawn_join;
+  case "pause_loop" 1_000_000 pause_loop;
+  case "timers" 100_000 timers;
+  case "pick_timeout" 200_000 pick_timeout;
+  if only = None || only = Some "memory" then spawn_join_memory (n 1_000_000)
