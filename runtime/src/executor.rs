@@ -513,6 +513,12 @@ impl<P: Platform + 'static> Runtime<P> {
     /// Spawns `main` and drives every task until `main` resolves; returns
     /// its result (Lwt's `Lwt_main.run`).
     ///
+    /// `main` runs as a task like any other (it has wakers and
+    /// promise-local storage), but its future stays in `run`'s stack
+    /// frame, as the future of Tokio's `block_on` does, instead of in a
+    /// heap block: a main future holding large buffers should box them
+    /// (on bare metal the stack is 128 KiB).
+    ///
     /// # Panics
     /// If called inside another `run` on the same thread.
     pub fn run<T, F>(self, main: F) -> Result<T, Error>
