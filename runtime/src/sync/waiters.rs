@@ -44,18 +44,26 @@ use core::task::Waker;
 /// The end of a list, or no slot.
 const NIL: u32 = u32::MAX;
 
-enum Slot<D, G> {
-    Free {
-        next: u32,
-    },
-    Queued {
-        prev: u32,
-        next: u32,
-        /// `None` until the operation's future is first polled (the
-        /// companions' operations are eager: they queue when called).
-        waker: Option<Waker>,
-        data: D,
-    },
+/// A waiter's place in the slab. The links and the waker are fields of
+/// their own, written one by one: a whole-enum slot was moved out and back
+/// with `mem::replace`, copied through the stack with wide loads of fields
+/// just written with narrow stores.
+struct Slot<D, G> {
+    /// Queued: the waiter before it (`NIL` at the head).
+    prev: u32,
+    /// Queued: the waiter after it (`NIL` at the tail); free: the next free
+    /// slot.
+    next: u32,
+    /// Queued: the waker to wake with the grant, `None` until the
+    /// operation's future is first polled (the companions' operations are
+    /// eager: they queue when called). Free or granted: `None`.
+    waker: Option<Waker>,
+    held: Held<D, G>,
+}
+
+enum Held<D, G> {
+    Free,
+    Queued(D),
     Granted(G),
 }
 
@@ -113,24 +121,17 @@ impl<D, G> WaitQueue<D, G> {
     #[inline]
     pub(crate) fn push(&mut self, data: D, waker: Option<&Waker>) -> Ticket {
         let (index, tail) = (self.free, self.tail);
-        let waker = waker.cloned();
-        // The free slot is checked first and the waiter written straight
-        // into it: built aside and then copied, its fields, just written
-        // with narrow stores, were read back with wide loads that the
-        // stores could not forward to (a stall per push).
         let Some(slot) = self.slots.get_mut(index as usize) else {
-            return self.push_new(data, waker);
+            return self.push_new(data, waker.cloned());
         };
-        let Slot::Free { next } = *slot else {
-            unreachable!("the free list holds free slots")
-        };
-        *slot = Slot::Queued {
-            prev: tail,
-            next: NIL,
-            waker,
-            data,
-        };
-        self.free = next;
+        debug_assert!(matches!(slot.held, Held::Free) && slot.waker.is_none());
+        self.free = slot.next;
+        slot.prev = tail;
+        slot.next = NIL;
+        if let Some(waker) = waker {
+            slot.waker = Some(crate::task::clone_waker(waker));
+        }
+        slot.held = Held::Queued(data);
         self.link_tail(index);
         Ticket(index)
     }
@@ -139,11 +140,11 @@ impl<D, G> WaitQueue<D, G> {
     #[inline(never)]
     fn push_new(&mut self, data: D, waker: Option<Waker>) -> Ticket {
         let index = u32::try_from(self.slots.len()).expect("fewer than 2^32 waiters");
-        self.slots.push(Slot::Queued {
+        self.slots.push(Slot {
             prev: self.tail,
             next: NIL,
             waker,
-            data,
+            held: Held::Queued(data),
         });
         self.link_tail(index);
         Ticket(index)
@@ -155,7 +156,7 @@ impl<D, G> WaitQueue<D, G> {
         if self.tail == NIL {
             self.head = index;
         } else {
-            self.set_next(self.tail, index);
+            self.slots[self.tail as usize].next = index;
         }
         self.tail = index;
         self.len += 1;
@@ -167,21 +168,20 @@ impl<D, G> WaitQueue<D, G> {
     #[inline]
     pub(crate) fn grant_front(&mut self, grant: impl FnOnce(D) -> G) -> Option<Option<Waker>> {
         let index = self.head;
-        // The head has no predecessor: unlinking it only touches its
-        // successor.
         let slot = self.slots.get_mut(index as usize)?;
-        let Slot::Queued {
-            next, waker, data, ..
-        } = core::mem::replace(slot, Slot::Free { next: NIL })
-        else {
+        let Held::Queued(data) = core::mem::replace(&mut slot.held, Held::Free) else {
             unreachable!("only queued slots are linked")
         };
-        *slot = Slot::Granted(grant(data));
+        slot.held = Held::Granted(grant(data));
+        let waker = slot.waker.take();
+        // The head has no predecessor: unlinking it only touches its
+        // successor.
+        let next = slot.next;
         self.head = next;
         if next == NIL {
             self.tail = NIL;
-        } else if let Slot::Queued { prev, .. } = &mut self.slots[next as usize] {
-            *prev = NIL;
+        } else {
+            self.slots[next as usize].prev = NIL;
         }
         self.len -= 1;
         Some(waker)
@@ -194,81 +194,88 @@ impl<D, G> WaitQueue<D, G> {
     /// ignores `cancel`); else records the waker and gives the ticket back.
     #[inline]
     pub(crate) fn poll(&mut self, ticket: Ticket, waker: &Waker) -> Polled<D, G> {
-        match &mut self.slots[ticket.0 as usize] {
-            Slot::Granted(_) => match self.release(ticket.0) {
-                Slot::Granted(g) => Polled::Granted(g),
-                _ => unreachable!("checked above"),
-            },
-            Slot::Queued { .. } if crate::cancel_requested() => match self.cancel(ticket) {
+        if self.is_granted(&ticket) {
+            return Polled::Granted(self.collect(ticket));
+        }
+        if crate::cancel_requested() {
+            return match self.cancel(ticket) {
                 Left::Queued(data) => Polled::Canceled(data),
                 Left::Granted(_) => unreachable!("checked above"),
-            },
-            Slot::Queued { waker: Some(w), .. } if w.will_wake(waker) => Polled::Waiting(ticket),
-            Slot::Queued { waker: w, .. } => {
-                *w = Some(crate::task::clone_waker(waker));
-                Polled::Waiting(ticket)
-            }
-            Slot::Free { .. } => unreachable!("a ticket names a live slot"),
+            };
+        }
+        self.set_waker(&ticket, waker);
+        Polled::Waiting(ticket)
+    }
+
+    /// Whether a waiter was granted (it is still queued if not): the
+    /// pieces of [`poll`](Self::poll), for a companion that polls without
+    /// moving its ticket out of its future.
+    #[inline]
+    pub(crate) fn is_granted(&self, ticket: &Ticket) -> bool {
+        match self.slots[ticket.0 as usize].held {
+            Held::Granted(_) => true,
+            Held::Queued(_) => false,
+            Held::Free => unreachable!("a ticket names a live slot"),
+        }
+    }
+
+    /// Collects a granted waiter's grant and frees its slot.
+    #[inline]
+    pub(crate) fn collect(&mut self, ticket: Ticket) -> G {
+        match self.release(ticket.0) {
+            Held::Granted(grant) => grant,
+            _ => unreachable!("collected once granted"),
+        }
+    }
+
+    /// Records the waker of a waiter still queued, unless the one it has
+    /// wakes the same task.
+    #[inline]
+    pub(crate) fn set_waker(&mut self, ticket: &Ticket, waker: &Waker) {
+        match &mut self.slots[ticket.0 as usize].waker {
+            Some(w) if w.will_wake(waker) => {}
+            w => *w = Some(crate::task::clone_waker(waker)),
         }
     }
 
     /// Takes a waiter out of the queue, wherever it is, and frees its slot.
     #[inline]
     pub(crate) fn cancel(&mut self, ticket: Ticket) -> Left<D, G> {
-        if let Slot::Queued { .. } = self.slots[ticket.0 as usize] {
-            let (_, data) = self.unlink(ticket.0);
-            self.release(ticket.0);
-            return Left::Queued(data);
+        if let Held::Queued(_) = self.slots[ticket.0 as usize].held {
+            self.unlink(ticket.0);
         }
         match self.release(ticket.0) {
-            Slot::Granted(g) => Left::Granted(g),
-            _ => unreachable!("a ticket names a live slot"),
+            Held::Queued(data) => Left::Queued(data),
+            Held::Granted(g) => Left::Granted(g),
+            Held::Free => unreachable!("a ticket names a live slot"),
         }
     }
 
-    /// Unlinks a queued slot; returns its waker and data, leaving a
-    /// placeholder the caller frees.
+    /// Unlinks a queued slot and drops its waker; the caller frees it.
     #[inline]
-    fn unlink(&mut self, index: u32) -> (Option<Waker>, D) {
-        let placeholder = Slot::Free { next: NIL };
-        let Slot::Queued {
-            prev,
-            next,
-            waker,
-            data,
-        } = core::mem::replace(&mut self.slots[index as usize], placeholder)
-        else {
-            unreachable!("only queued slots are linked")
-        };
+    fn unlink(&mut self, index: u32) {
+        let slot = &mut self.slots[index as usize];
+        let (prev, next) = (slot.prev, slot.next);
+        drop(slot.waker.take());
         if prev == NIL {
             self.head = next;
         } else {
-            self.set_next(prev, next);
+            self.slots[prev as usize].next = next;
         }
         if next == NIL {
             self.tail = prev;
-        } else if let Slot::Queued { prev: p, .. } = &mut self.slots[next as usize] {
-            *p = prev;
+        } else {
+            self.slots[next as usize].prev = prev;
         }
         self.len -= 1;
-        (waker, data)
     }
 
-    /// Frees a slot; returns what it held.
+    /// Frees a slot (unlinked, its waker taken); returns what it held.
     #[inline]
-    fn release(&mut self, index: u32) -> Slot<D, G> {
-        let old = core::mem::replace(
-            &mut self.slots[index as usize],
-            Slot::Free { next: self.free },
-        );
+    fn release(&mut self, index: u32) -> Held<D, G> {
+        let slot = &mut self.slots[index as usize];
+        slot.next = self.free;
         self.free = index;
-        old
-    }
-
-    #[inline]
-    fn set_next(&mut self, index: u32, next: u32) {
-        if let Slot::Queued { next: n, .. } = &mut self.slots[index as usize] {
-            *n = next;
-        }
+        core::mem::replace(&mut slot.held, Held::Free)
     }
 }
