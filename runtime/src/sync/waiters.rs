@@ -81,13 +81,14 @@ pub(crate) enum Left<D, G> {
 }
 
 /// The outcome of polling a waiter.
-pub(crate) enum Polled<D, G> {
+pub(crate) enum Polled<D, G, W = Ticket> {
     /// Its turn came: the grant.
     Granted(G),
     /// Canceled while queued: it left the queue; the data it deposited.
     Canceled(D),
-    /// Still queued.
-    Waiting(Ticket),
+    /// Still queued: the ticket given back ([`WaitQueue::poll`]), or nothing
+    /// ([`WaitQueue::poll_in_place`], which leaves it in place).
+    Waiting(W),
 }
 
 /// A FIFO of waiters depositing `D` and receiving `G`.
@@ -194,47 +195,51 @@ impl<D, G> WaitQueue<D, G> {
     /// ignores `cancel`); else records the waker and gives the ticket back.
     #[inline]
     pub(crate) fn poll(&mut self, ticket: Ticket, waker: &Waker) -> Polled<D, G> {
-        if self.is_granted(&ticket) {
-            return Polled::Granted(self.collect(ticket));
+        match self.poll_in_place(&ticket, waker) {
+            Polled::Granted(grant) => Polled::Granted(grant),
+            Polled::Canceled(data) => Polled::Canceled(data),
+            Polled::Waiting(()) => Polled::Waiting(ticket),
         }
-        if crate::cancel_requested() {
-            return match self.cancel(ticket) {
-                Left::Queued(data) => Polled::Canceled(data),
-                Left::Granted(_) => unreachable!("checked above"),
-            };
-        }
-        self.set_waker(&ticket, waker);
-        Polled::Waiting(ticket)
     }
 
-    /// Whether a waiter was granted (it is still queued if not): the
-    /// pieces of [`poll`](Self::poll), for a companion that polls without
-    /// moving its ticket out of its future.
-    #[inline]
-    pub(crate) fn is_granted(&self, ticket: &Ticket) -> bool {
-        match self.slots[ticket.0 as usize].held {
-            Held::Granted(_) => true,
-            Held::Queued(_) => false,
+    /// [`poll`](Self::poll) with the ticket read where its future keeps
+    /// it: the future's stage is not moved out and back, and the slot is
+    /// looked up once for the grant, the cancellation check and the waker.
+    /// Once it returns `Granted` or `Canceled` the slot is free and the
+    /// ticket is spent: the caller drops it at once.
+    #[inline(always)]
+    pub(crate) fn poll_in_place(&mut self, ticket: &Ticket, waker: &Waker) -> Polled<D, G, ()> {
+        let index = ticket.0;
+        let slot = &mut self.slots[index as usize];
+        match slot.held {
+            Held::Granted(_) => {
+                slot.next = self.free;
+                self.free = index;
+                let Held::Granted(grant) = core::mem::replace(&mut slot.held, Held::Free) else {
+                    unreachable!("checked above")
+                };
+                Polled::Granted(grant)
+            }
+            Held::Queued(_) if crate::cancel_requested() => Polled::Canceled(self.leave(index)),
+            Held::Queued(_) => {
+                match &mut slot.waker {
+                    Some(w) if w.will_wake(waker) => {}
+                    w => *w = Some(crate::task::clone_waker(waker)),
+                }
+                Polled::Waiting(())
+            }
             Held::Free => unreachable!("a ticket names a live slot"),
         }
     }
 
-    /// Collects a granted waiter's grant and frees its slot.
-    #[inline]
-    pub(crate) fn collect(&mut self, ticket: Ticket) -> G {
-        match self.release(ticket.0) {
-            Held::Granted(grant) => grant,
-            _ => unreachable!("collected once granted"),
-        }
-    }
-
-    /// Records the waker of a waiter still queued, unless the one it has
-    /// wakes the same task.
-    #[inline]
-    pub(crate) fn set_waker(&mut self, ticket: &Ticket, waker: &Waker) {
-        match &mut self.slots[ticket.0 as usize].waker {
-            Some(w) if w.will_wake(waker) => {}
-            w => *w = Some(crate::task::clone_waker(waker)),
+    /// A queued waiter leaving on a cancellation request: frees its slot
+    /// and returns its data.
+    #[inline(never)]
+    fn leave(&mut self, index: u32) -> D {
+        self.unlink(index);
+        match self.release(index) {
+            Held::Queued(data) => data,
+            _ => unreachable!("checked by the caller"),
         }
     }
 
