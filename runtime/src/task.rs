@@ -401,6 +401,9 @@ impl Clone for TaskRef {
 }
 
 impl Drop for TaskRef {
+    /// Inlined, like `release`: in crates using this one (where futures
+    /// are instantiated) it was an out-of-line call.
+    #[inline]
     fn drop(&mut self) {
         // SAFETY: this reference is counted and is given up here.
         unsafe { release(self.ptr) };
