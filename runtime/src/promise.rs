@@ -39,10 +39,11 @@ use core::cell::{Cell, UnsafeCell};
 use core::fmt;
 use core::future::{Future, IntoFuture};
 use core::marker::PhantomData;
+use core::mem::{ManuallyDrop, MaybeUninit};
 use core::ops::Deref;
 use core::pin::Pin;
 use core::ptr::NonNull;
-use core::task::{Context, Poll, Waker};
+use core::task::{Context, Poll};
 
 use crate::Error;
 use crate::blocks;
@@ -74,53 +75,73 @@ enum Repr<T> {
     Task(TaskRef, PhantomData<fn() -> T>),
 }
 
-const PENDING: u8 = 0;
+/// The state of a cell: no flag while pending.
 const RESOLVED: u8 = 1;
-/// Rejected with `Canceled`; remembered after the value is moved out.
+/// With `RESOLVED`: rejected with `Canceled`.
 const CANCELED: u8 = 2;
+/// With `RESOLVED`: the value was moved out.
+const TAKEN: u8 = 4;
 
 /// The `on_cancel` callbacks of a promise.
 type Callbacks = Vec<Box<dyn FnOnce()>>;
 
 /// The shared state of a `wait`/`task` promise and its resolver.
+///
+/// Written once when made (the value is not: the state says when it is
+/// there), with the waiter in one word ([`task::Waiter`]). A cell whose
+/// value was moved out, the common case, holds nothing to drop: resolving
+/// took its waiter and callbacks, and `TAKEN` says so in one check.
 struct PromiseCell<T> {
     /// References from the promise and the resolver (see `CellRef`).
     refs: Cell<u32>,
+    /// Flags: `RESOLVED`, `CANCELED`, `TAKEN`; 0 while pending.
     state: Cell<u8>,
     cancelable: bool,
-    waiter: Cell<Option<Waker>>,
+    waiter: task::Waiter,
     /// Boxed: most promises never get one, and then this is a null check.
     on_cancel: Cell<Option<Box<Callbacks>>>,
-    /// Written once, when the state leaves `PENDING`; moved out only by the
-    /// future that consumed the promise.
-    value: UnsafeCell<Option<Result<T, Error>>>,
+    /// Written once, when the state becomes `RESOLVED`; moved out only by
+    /// the future that consumed the promise, which sets `TAKEN`.
+    value: UnsafeCell<MaybeUninit<Result<T, Error>>>,
 }
 
 impl<T> PromiseCell<T> {
     fn is_pending(&self) -> bool {
-        self.state.get() == PENDING
+        self.state.get() == 0
     }
 
+    /// The value, if resolved and not moved out.
     fn value(&self) -> Option<&Result<T, Error>> {
-        if self.is_pending() {
+        if self.state.get() & (RESOLVED | TAKEN) != RESOLVED {
             return None;
         }
-        // SAFETY: once resolved, the value is only mutated by `take`, which
-        // needs the promise's future, which owns the only `Promise` handle;
-        // shared borrows come from that same handle, so they cannot overlap.
-        unsafe { (*self.value.get()).as_ref() }
+        // SAFETY: resolved and not taken, so the value is in place; it is
+        // only moved out by `take`, which needs the promise's future, which
+        // owns the only `Promise` handle; shared borrows come from that same
+        // handle, so they cannot overlap.
+        Some(unsafe { (*self.value.get()).assume_init_ref() })
     }
 
     /// Moves the value out.
     ///
+    /// The value is read by variant, field by field, as `settle` wrote it:
+    /// read whole, the 8-byte stores of a promise resolved just before were
+    /// loaded with a 16-byte load, which cannot be forwarded from them (a
+    /// store-forwarding stall on every await of a pending promise).
+    ///
     /// # Safety
-    /// No reference returned by `value` may be alive.
-    unsafe fn take(&self) -> Option<Result<T, Error>> {
-        if self.is_pending() {
-            return None;
+    /// The cell is resolved and its value not moved out yet, nor borrowed
+    /// (no reference returned by `value` is alive).
+    unsafe fn take(&self) -> Result<T, Error> {
+        self.state.set(self.state.get() | TAKEN);
+        // SAFETY: by the caller's contract the value is in place and not
+        // borrowed; `TAKEN` now says it was moved out, so it is read once.
+        match unsafe { (*self.value.get()).assume_init_ref() } {
+            // SAFETY: as above.
+            Ok(v) => Ok(unsafe { core::ptr::read(v) }),
+            // SAFETY: as above.
+            Err(e) => Err(unsafe { core::ptr::read(e) }),
         }
-        // SAFETY: by the caller's contract.
-        unsafe { (*self.value.get()).take() }
     }
 
     /// Resolves a pending promise and schedules its waiter; does nothing if
@@ -136,37 +157,18 @@ impl<T> PromiseCell<T> {
     #[inline]
     fn settle(&self, result: Result<T, Error>) {
         let canceled = matches!(result, Err(Error::Canceled));
-        // SAFETY: pending, so no reference to the value exists, and the
-        // value is `None`: writing over it drops nothing.
-        unsafe { self.value.get().write(Some(result)) };
-        self.state.set(if canceled { CANCELED } else { RESOLVED });
+        // SAFETY: pending, so the value is not there yet: writing it drops
+        // nothing, and no reference to it exists.
+        unsafe { (*self.value.get()).write(result) };
+        self.state.set(if canceled {
+            RESOLVED | CANCELED
+        } else {
+            RESOLVED
+        });
         if let Some(callbacks) = self.on_cancel.take() {
             run_on_cancel(*callbacks, canceled);
         }
-        if let Some(waker) = self.waiter.take() {
-            task::wake(waker);
-        }
-    }
-
-    /// Registers the waker of the future awaiting the promise. Inlined into
-    /// [`Awaiting::poll_cell`] (itself out of line, so loops awaiting
-    /// resolved promises do not grow): the first registration, the common
-    /// case, is a clone and a store; replacing a waiter is out of line.
-    #[inline]
-    fn set_waiter(&self, waker: &Waker) {
-        match self.waiter.take() {
-            None => self.waiter.set(Some(task::clone_waker(waker))),
-            Some(w) => self.replace_waiter(w, waker),
-        }
-    }
-
-    #[inline(never)]
-    fn replace_waiter(&self, waiter: Waker, waker: &Waker) {
-        if waiter.will_wake(waker) {
-            self.waiter.set(Some(waiter));
-        } else {
-            self.waiter.set(Some(task::clone_waker(waker)));
-        }
+        self.waiter.wake();
     }
 
     fn cancel(&self) {
@@ -180,7 +182,7 @@ impl<T> PromiseCell<T> {
             let mut callbacks = self.on_cancel.take().unwrap_or_default();
             callbacks.push(f);
             self.on_cancel.set(Some(callbacks));
-        } else if self.state.get() == CANCELED {
+        } else if self.state.get() & CANCELED != 0 {
             f();
         }
     }
@@ -202,9 +204,7 @@ fn new_cell<T>(cancelable: bool) -> (Promise<T>, Resolver<T>) {
         Promise {
             repr: Repr::Cell(promise),
         },
-        Resolver {
-            cell: Some(resolver),
-        },
+        Resolver { cell: resolver },
     )
 }
 
@@ -227,11 +227,11 @@ impl<T> CellRef<T> {
         unsafe {
             ptr.write(PromiseCell {
                 refs: Cell::new(2),
-                state: Cell::new(PENDING),
+                state: Cell::new(0),
                 cancelable,
-                waiter: Cell::new(None),
+                waiter: task::Waiter::new(),
                 on_cancel: Cell::new(None),
-                value: UnsafeCell::new(None),
+                value: UnsafeCell::new(MaybeUninit::uninit()),
             })
         };
         (CellRef { ptr }, CellRef { ptr })
@@ -260,7 +260,7 @@ impl<T> Drop for CellRef<T> {
         let refs = self.refs.get() - 1;
         self.refs.set(refs);
         if refs == 0 {
-            self.free();
+            Self::free(self.ptr);
         }
     }
 }
@@ -268,31 +268,35 @@ impl<T> Drop for CellRef<T> {
 impl<T> CellRef<T> {
     /// Drops the cell and frees its memory, once the last reference is gone.
     /// A cell whose value was moved out, the common case, holds nothing to
-    /// drop (resolving took its waiter and callbacks), so freeing it is a
-    /// few checks and a push on the executor's free list; dropping what it
-    /// still holds is out of line, which keeps this path free of spills.
+    /// drop, so freeing it is one check and a push on the executor's free
+    /// list; dropping what it still holds is out of line, which keeps this
+    /// path free of spills.
     #[inline(never)]
-    fn free(&mut self) {
+    fn free(ptr: NonNull<PromiseCell<T>>) {
         // SAFETY: that was the last reference: nothing else accesses the
         // cell.
-        let cell = unsafe { self.ptr.as_mut() };
-        if cell.waiter.get_mut().is_some()
-            || cell.on_cancel.get_mut().is_some()
-            || cell.value.get_mut().is_some()
-        {
-            Self::drop_contents(self.ptr);
+        let cell = unsafe { ptr.as_ref() };
+        if cell.state.get() & TAKEN == 0 {
+            Self::drop_contents(ptr);
         }
         // SAFETY: the last reference; the cell's contents were dropped or
         // are empty, so its block is given back once.
-        unsafe { blocks::free_here(self.ptr.cast(), Layout::new::<PromiseCell<T>>()) };
+        unsafe { blocks::free_here(ptr.cast(), Layout::new::<PromiseCell<T>>()) };
     }
 
     #[cold]
     #[inline(never)]
     fn drop_contents(ptr: NonNull<PromiseCell<T>>) {
-        // SAFETY: called once by `free` for the last reference; the block
-        // is given back without being dropped again.
-        unsafe { ptr.drop_in_place() };
+        // SAFETY: called once by `free` for the last reference; the value is
+        // dropped if the state says it is there, and the block is given
+        // back without being dropped again.
+        unsafe {
+            let cell = ptr.as_ptr();
+            if (*cell).state.get() & (RESOLVED | TAKEN) == RESOLVED {
+                (*(*cell).value.get()).assume_init_drop();
+            }
+            ptr.drop_in_place();
+        }
     }
 }
 
@@ -463,8 +467,9 @@ impl<T> Future for Awaiting<T> {
         }
         // The kind of promise is told here by one comparison, not by a
         // dispatch out of line.
-        let polled = if let Stage::Cell(_) = self.stage {
-            self.poll_cell(cx)
+        let polled = if let Stage::Cell(cell) = &self.stage {
+            let ptr = cell.ptr;
+            self.poll_cell(ptr, cx)
         } else {
             self.poll_task(cx)
         };
@@ -489,27 +494,36 @@ impl<T> Awaiting<T> {
     /// store, which cannot be forwarded to them (a stall on every await of
     /// a pending promise).
     #[inline(never)]
-    fn poll_cell(&mut self, cx: &mut Context<'_>) -> Poll<()> {
-        let Stage::Cell(cell) = &self.stage else {
-            unreachable!("called on a cell")
-        };
-        if cell.is_pending() && crate::cancel::cancel_requested() {
-            cell.cancel();
-        }
-        // SAFETY: this future owns the only handle and lends no reference
-        // into the value.
-        let Some(result) = (unsafe { cell.take() }) else {
-            cell.set_waiter(cx.waker());
+    fn poll_cell(&mut self, ptr: NonNull<PromiseCell<T>>, cx: &mut Context<'_>) -> Poll<()> {
+        // SAFETY: the stage's reference keeps the cell alive.
+        let cell = unsafe { ptr.as_ref() };
+        if cell.is_pending() {
+            if cell.cancelable && crate::cancel::cancel_requested() {
+                return self.cancel_cell(ptr, cx);
+            }
+            cell.waiter.set(cx.waker());
             return Poll::Pending;
-        };
-        // The stage's reference, released below.
-        let cell = CellRef { ptr: cell.ptr };
-        // SAFETY: the stage holds the reference `cell` now stands for; it is
-        // overwritten without being dropped, so that reference is released
-        // once, by `cell`.
+        }
+        // SAFETY: resolved, and not taken yet: the stage leaves `Cell` as
+        // it is taken; this future owns the only handle and lends no
+        // reference into the value.
+        let result = unsafe { cell.take() };
+        // SAFETY: the stage's reference is overwritten without being
+        // dropped, and released once, below.
         unsafe { core::ptr::write(&mut self.stage, Stage::Ready(result)) };
-        drop(cell);
+        drop(CellRef { ptr });
         Poll::Ready(())
+    }
+
+    /// Cancels the cell for the cancellation request of the awaiting task,
+    /// then completes the poll. Out of line (rare), which keeps `poll_cell`
+    /// free of saved registers.
+    #[cold]
+    #[inline(never)]
+    fn cancel_cell(&mut self, ptr: NonNull<PromiseCell<T>>, cx: &mut Context<'_>) -> Poll<()> {
+        // SAFETY: the stage's reference keeps the cell alive.
+        unsafe { ptr.as_ref() }.settle(Err(Error::Canceled));
+        self.poll_cell(ptr, cx)
     }
 
     /// Polls the task; once it is complete, moves its output into the
@@ -539,18 +553,10 @@ impl<T> Awaiting<T> {
 
 /// Resolves the promise of a [`wait`] or [`task`] pair (Lwt's `u`).
 pub struct Resolver<T> {
-    /// Taken by the method that consumes the resolver to resolve it, so
-    /// that dropping it then does not try to resolve again.
-    cell: Option<CellRef<T>>,
+    cell: CellRef<T>,
 }
 
 impl<T> Resolver<T> {
-    fn cell(&self) -> &CellRef<T> {
-        self.cell
-            .as_ref()
-            .expect("a resolver holds its cell until it is consumed")
-    }
-
     /// Fulfils the promise with `value` (Lwt's `wakeup`). Does nothing if the
     /// promise was canceled.
     #[inline]
@@ -567,35 +573,37 @@ impl<T> Resolver<T> {
 
     /// Resolves the promise with `result` (Lwt's `wakeup_result`).
     #[inline]
-    pub fn resolve(mut self, result: Result<T, Error>) {
-        if let Some(cell) = self.cell.take() {
-            cell.resolve(result);
-        }
+    pub fn resolve(self, result: Result<T, Error>) {
+        // Not dropped, which would resolve again: its reference is taken
+        // over instead.
+        let this = ManuallyDrop::new(self);
+        // SAFETY: `this` is never dropped, so the reference is released
+        // once, by `cell`.
+        let cell = unsafe { core::ptr::read(&this.cell) };
+        cell.resolve(result);
     }
 
     /// Whether the promise was canceled.
     pub fn is_canceled(&self) -> bool {
-        self.cell().state.get() == CANCELED
+        self.cell.state.get() & CANCELED != 0
     }
 
     /// Runs `f` if the promise is canceled (see [`Promise::on_cancel`]).
     pub fn on_cancel(&self, f: impl FnOnce() + 'static) {
-        self.cell().on_cancel(Box::new(f));
+        self.cell.on_cancel(Box::new(f));
     }
 }
 
 impl<T> Drop for Resolver<T> {
     fn drop(&mut self) {
-        if let Some(cell) = &self.cell {
-            cell.resolve(Err(Error::Abandoned));
-        }
+        self.cell.resolve(Err(Error::Abandoned));
     }
 }
 
 impl<T> fmt::Debug for Resolver<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Resolver")
-            .field("pending", &self.cell().is_pending())
+            .field("pending", &self.cell.is_pending())
             .finish()
     }
 }

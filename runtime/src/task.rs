@@ -47,15 +47,17 @@
 //! before the task is freed, since a foreign clone's reference may still be
 //! queued there while its original came back and was dropped. This
 //! costs a thread-local read per waker operation instead of atomics on every
-//! one. Without the `std` feature (bare metal) there is one thread of
-//! control; interrupt handlers must not touch wakers and use
-//! [`crate::InterruptSignal`] instead.
+//! one; a promise cell, which never leaves its thread, asks once, when it
+//! stores a waker ([`Waiter`]). Without the `std` feature (bare metal) there
+//! is one thread of control; interrupt handlers must not touch wakers and
+//! use [`crate::InterruptSignal`] instead.
 
 use alloc::alloc::Layout;
 use alloc::boxed::Box;
 use alloc::vec::Vec;
 use core::cell::{Cell, UnsafeCell};
 use core::future::Future;
+use core::marker::PhantomData;
 use core::mem::ManuallyDrop;
 use core::pin::Pin;
 use core::ptr::{self, NonNull};
@@ -945,6 +947,140 @@ unsafe fn foreign_waker_drop(data: *const ()) {
     foreign_op(foreign_target(data), ForeignOp::Release);
     // SAFETY: the box made by `foreign_waker`, given up by dropping.
     drop(unsafe { Box::from_raw(data.cast_mut().cast::<usize>()) });
+}
+
+/// A waker kept in one word by a value that never leaves its thread (a
+/// promise cell): 0 for none; a task waker found on its owner thread when
+/// it was stored, as its header pointer; a branch waker as its data pointer
+/// tagged [`BRANCH`]; any other waker boxed, tagged [`BOXED`].
+///
+/// The type is not `Send`, so the thread that stored a task waker is the
+/// one that wakes or drops it: a task waker checked once, when stored, is
+/// woken and dropped on its owner thread without asking again. A task
+/// waker stored on another thread is the foreign clone [`clone_waker`]
+/// makes there, which is boxed.
+pub(crate) struct Waiter {
+    word: Cell<usize>,
+    not_send: PhantomData<*const ()>,
+}
+
+impl Waiter {
+    pub(crate) const fn new() -> Self {
+        Waiter {
+            word: Cell::new(0),
+            not_send: PhantomData,
+        }
+    }
+
+    /// Registers `waker`. The first registration of a task waker on its
+    /// owner thread, the common case, is a count and a store; anything else
+    /// is out of line.
+    #[inline]
+    pub(crate) fn set(&self, waker: &Waker) {
+        if self.word.get() == 0 && ptr::eq(waker.vtable(), &TASK_WAKER) {
+            let ptr = header_ptr(waker.data());
+            #[cfg(feature = "std")]
+            let owner = on_owner_thread(ptr);
+            #[cfg(not(feature = "std"))]
+            let owner = true;
+            if owner {
+                // SAFETY: owner thread, live header (`waker` holds a count).
+                let refs = unsafe { &ptr.as_ref().refs };
+                refs.set(refs.get() + 1);
+                self.word.set(ptr.as_ptr() as usize);
+                return;
+            }
+        }
+        self.set_other(waker);
+    }
+
+    #[inline(never)]
+    fn set_other(&self, waker: &Waker) {
+        let word = self.word.get();
+        let same = match word & TAG {
+            _ if word == 0 => false,
+            BOXED => {
+                // SAFETY: a boxed waker stored by this type, still owned.
+                unsafe { &*((word & !TAG) as *const Waker) }.will_wake(waker)
+            }
+            BRANCH => {
+                word & !TAG == waker.data() as usize && ptr::eq(waker.vtable(), &BRANCH_WAKER)
+            }
+            _ => word == waker.data() as usize && ptr::eq(waker.vtable(), &TASK_WAKER),
+        };
+        if same {
+            return;
+        }
+        // A task waker cloned on its owner thread is stored as its header;
+        // cloned elsewhere it is a foreign clone (see `clone_task_waker`),
+        // boxed like any other waker but a branch waker.
+        let clone = clone_waker(waker);
+        let new = if ptr::eq(clone.vtable(), &TASK_WAKER) {
+            ManuallyDrop::new(clone).data() as usize
+        } else if ptr::eq(clone.vtable(), &BRANCH_WAKER) {
+            ManuallyDrop::new(clone).data() as usize | BRANCH
+        } else {
+            Box::into_raw(Box::new(clone)) as usize | BOXED
+        };
+        // SAFETY: the stored waiter, given up once (the word is overwritten).
+        unsafe { drop_waiter(self.word.replace(new)) };
+    }
+
+    /// Wakes the waiter, if any, and forgets it.
+    #[inline]
+    pub(crate) fn wake(&self) {
+        let word = self.word.replace(0);
+        if word & TAG == 0 {
+            if word != 0 {
+                let ptr = header_ptr(word as *const ());
+                schedule_by_ref(ptr);
+                // SAFETY: the reference the stored waker held, given up by
+                // waking it by value, on the owner thread (see the type).
+                unsafe { release(ptr) };
+            }
+        } else {
+            // SAFETY: a waker stored by `set_other`, taken out once.
+            unsafe { decode(word) }.wake();
+        }
+    }
+}
+
+impl Drop for Waiter {
+    fn drop(&mut self) {
+        // SAFETY: the stored waiter, given up once.
+        unsafe { drop_waiter(self.word.get()) };
+    }
+}
+
+/// The waker a [`Waiter`] word other than 0 or a task's stands for.
+///
+/// # Safety
+/// `word` was stored by a `Waiter` and is given up.
+unsafe fn decode(word: usize) -> Waker {
+    let data = (word & !TAG) as *const ();
+    if word & TAG == BOXED {
+        // SAFETY: a boxed waker stored by `set_other`, taken once.
+        *unsafe { Box::from_raw(data.cast_mut().cast::<Waker>()) }
+    } else {
+        // SAFETY: the data pointer of a branch waker whose reference
+        // `set_other` kept; rebuilding the waker takes it back.
+        unsafe { Waker::from_raw(RawWaker::new(data, &BRANCH_WAKER)) }
+    }
+}
+
+/// Drops the waker a [`Waiter`] word stands for, if any.
+///
+/// # Safety
+/// As for [`decode`], on the thread that stored it.
+unsafe fn drop_waiter(word: usize) {
+    if word & TAG != 0 {
+        // SAFETY: by the caller's contract.
+        drop(unsafe { decode(word) });
+    } else if word != 0 {
+        // SAFETY: a task waker's reference, stored on its owner thread (the
+        // caller's), given up.
+        unsafe { release(header_ptr(word as *const ())) };
+    }
 }
 
 /// The task currently polled, if the caller runs inside one.

@@ -331,3 +331,26 @@ fn join_of_many_task_promises_resolves_when_the_last_does() {
     });
     assert_eq!(r, Ok((210, time_s(20))));
 }
+
+#[test]
+fn join_of_many_wait_promises_resolves_as_their_resolvers_do() {
+    // More branches than `join` polls all at once: each `wait` promise keeps
+    // the waker of its own branch.
+    let r = sim(async {
+        let (promises, resolvers): (Vec<_>, Vec<_>) = (0..20u64).map(|_| wait()).unzip();
+        let resolving = spawn(async move {
+            for (i, r) in resolvers.into_iter().enumerate().rev() {
+                sleep(secs(1)).await?;
+                r.fulfil(i as u64);
+            }
+            Ok(())
+        });
+        let values = all(promises).await?;
+        resolving.await?;
+        Ok((values, time::now()))
+    });
+    assert_eq!(
+        r,
+        Ok(((0..20).collect(), unikit_runtime::Instant::ZERO + secs(20)))
+    );
+}

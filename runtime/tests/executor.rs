@@ -246,6 +246,46 @@ fn a_waker_woken_on_another_thread_wakes_the_task() {
     assert_eq!(r, Ok(()));
 }
 
+/// Completes on its second poll, after handing its waker to another thread
+/// that awaits a `wait` promise with it there, resolves the promise, which
+/// wakes the task from that thread, and sends the value back.
+struct AwaitedOnThread {
+    thread: Option<std::thread::JoinHandle<i32>>,
+}
+
+impl Future for AwaitedOnThread {
+    type Output = Result<i32, Error>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        if let Some(thread) = self.thread.take() {
+            return Poll::Ready(Ok(thread.join().unwrap()));
+        }
+        let waker = cx.waker().clone();
+        self.thread = Some(std::thread::spawn(move || {
+            use std::future::IntoFuture;
+            let mut cx = Context::from_waker(&waker);
+            let (p, r) = wait();
+            let mut awaiting = std::pin::pin!(p.into_future());
+            assert!(awaiting.as_mut().poll(&mut cx).is_pending());
+            std::thread::sleep(std::time::Duration::from_millis(5));
+            r.fulfil(7);
+            match awaiting.as_mut().poll(&mut cx) {
+                Poll::Ready(r) => r.unwrap(),
+                Poll::Pending => unreachable!("fulfilled"),
+            }
+        }));
+        Poll::Pending
+    }
+}
+
+#[test]
+fn a_promise_awaited_on_another_thread_with_a_task_waker_wakes_the_task() {
+    let r = run(RealTime::default(), async {
+        spawn(AwaitedOnThread { thread: None }).await
+    });
+    assert_eq!(r, Ok(7));
+}
+
 /// Sends its waker to a thread that clones it, sends the original back and
 /// wakes the clone when told; completes on its second poll.
 struct CloneAndReturn {

@@ -306,3 +306,54 @@ fn a_promise_can_be_made_and_dropped_in_different_runs_or_outside_any() {
     drop(p);
     assert_eq!(Rc::strong_count(&value), 1);
 }
+
+#[test]
+fn an_await_polled_again_with_another_waker_wakes_only_the_last_one() {
+    use std::future::{Future, IntoFuture};
+    use std::pin::pin;
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::task::{Context, Poll, Wake, Waker};
+
+    struct Counter(AtomicUsize);
+    impl Wake for Counter {
+        fn wake(self: Arc<Self>) {
+            self.0.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+    let (a, b) = (
+        Arc::new(Counter(AtomicUsize::new(0))),
+        Arc::new(Counter(AtomicUsize::new(0))),
+    );
+    let (wa, wb) = (Waker::from(a.clone()), Waker::from(b.clone()));
+    let (p, r) = wait::<i32>();
+    let mut awaiting = pin!(p.into_future());
+    assert!(
+        awaiting
+            .as_mut()
+            .poll(&mut Context::from_waker(&wa))
+            .is_pending()
+    );
+    assert!(
+        awaiting
+            .as_mut()
+            .poll(&mut Context::from_waker(&wa))
+            .is_pending()
+    );
+    assert_eq!(Arc::strong_count(&a), 3, "one clone kept");
+    assert!(
+        awaiting
+            .as_mut()
+            .poll(&mut Context::from_waker(&wb))
+            .is_pending()
+    );
+    assert_eq!(Arc::strong_count(&a), 2, "replaced and dropped");
+    r.fulfil(7);
+    assert_eq!(a.0.load(Ordering::Relaxed), 0);
+    assert_eq!(b.0.load(Ordering::Relaxed), 1);
+    assert_eq!(Arc::strong_count(&b), 2, "woken and dropped");
+    assert_eq!(
+        awaiting.as_mut().poll(&mut Context::from_waker(&wa)),
+        Poll::Ready(Ok(7))
+    );
+}
