@@ -122,29 +122,27 @@ impl Blocks {
         }
     }
 
-    /// Takes back a block from [`Blocks::alloc`].
+    /// Keeps a block from [`Blocks::alloc`] if its class has room; tells
+    /// whether it did. A block not kept is the caller's to give back to the
+    /// global allocator, with the layout [`block_layout`] tells.
     ///
     /// # Safety
     /// `ptr` was returned by `alloc(layout)` of a `Blocks` or by
     /// [`alloc_here`]`(layout)`, its value was dropped, and it is not used
-    /// again.
+    /// again if kept.
     #[inline]
-    pub(crate) unsafe fn free(&self, ptr: NonNull<u8>, layout: Layout) {
-        match class_of(layout) {
-            Some((class, block)) => {
-                let free = &self.free[class];
-                if free.len.get() < KEEP {
-                    // SAFETY: the caller gives the block up; it was
-                    // allocated with this class's layout.
-                    unsafe { free.push(ptr) };
-                } else {
-                    // SAFETY: allocated with `block` by `alloc`.
-                    unsafe { dealloc(ptr.as_ptr(), block) };
-                }
-            }
-            // SAFETY: allocated with `layout` by `alloc`.
-            None => unsafe { dealloc(ptr.as_ptr(), layout) },
+    unsafe fn keep(&self, ptr: NonNull<u8>, layout: Layout) -> bool {
+        let Some((class, _)) = class_of(layout) else {
+            return false;
+        };
+        let free = &self.free[class];
+        let keep = free.len.get() < KEEP;
+        if keep {
+            // SAFETY: the caller gives the block up; it was allocated with
+            // this class's layout.
+            unsafe { free.push(ptr) };
         }
+        keep
     }
 }
 
@@ -157,18 +155,37 @@ pub(crate) fn alloc_here(layout: Layout) -> NonNull<u8> {
 }
 
 /// Takes back a block from [`alloc_here`] or a cache: into the running
-/// executor's cache, or to the global allocator outside `run`.
+/// executor's cache, or to the global allocator outside `run` or when the
+/// cache is full.
+///
+/// Inlined, and with no call that can unwind: what the caller wrote to
+/// memory just before can stay in registers across it, rather than be
+/// read back (wide loads of its narrow stores, a store-forwarding stall).
 ///
 /// # Safety
-/// As for [`Blocks::free`].
+/// `ptr` was returned by [`alloc_here`]`(layout)` or a cache's
+/// `alloc(layout)`, its value was dropped, and it is not used again.
 #[inline]
 pub(crate) unsafe fn free_here(ptr: NonNull<u8>, layout: Layout) {
-    // SAFETY: by the caller's contract, which is `Blocks::free`'s.
-    let kept = executor::try_with_core(|core| unsafe { core.blocks.free(ptr, layout) });
-    if kept.is_none() {
-        // SAFETY: every block is allocated with its class's layout.
-        unsafe { dealloc(ptr.as_ptr(), block_layout(layout)) };
+    // SAFETY: by the caller's contract.
+    let kept = executor::try_with_core(|core| unsafe { core.blocks.keep(ptr, layout) });
+    if kept != Some(true) {
+        let block = block_layout(layout);
+        // SAFETY: every block is allocated with its class's layout (or its
+        // own, unrecycled), and this one is given up.
+        unsafe { give_back(ptr, block.size(), block.align()) };
     }
+}
+
+/// Gives a block back to the global allocator. `extern "C"`, so that it is
+/// known not to unwind: a global allocator must not.
+///
+/// # Safety
+/// `ptr` was allocated with this size and alignment and is not used again.
+#[inline(never)]
+unsafe extern "C" fn give_back(ptr: NonNull<u8>, size: usize, align: usize) {
+    // SAFETY: by the caller's contract.
+    unsafe { dealloc(ptr.as_ptr(), Layout::from_size_align_unchecked(size, align)) };
 }
 
 impl Drop for Blocks {
@@ -189,17 +206,29 @@ impl Drop for Blocks {
 mod tests {
     use super::*;
 
+    /// What `free_here` does, with `blocks` as the current cache.
+    ///
+    /// # Safety
+    /// As for `free_here`.
+    unsafe fn free(blocks: &Blocks, ptr: NonNull<u8>, layout: Layout) {
+        // SAFETY: by the caller's contract.
+        if !unsafe { blocks.keep(ptr, layout) } {
+            // SAFETY: not kept, so given back, with its block's layout.
+            unsafe { dealloc(ptr.as_ptr(), block_layout(layout)) };
+        }
+    }
+
     #[test]
     fn a_freed_block_is_reused_for_the_same_class() {
         let blocks = Blocks::default();
         let small = Layout::from_size_align(100, 8).unwrap();
         let a = blocks.alloc(small);
         // SAFETY: allocated just above, unused.
-        unsafe { blocks.free(a, small) };
+        unsafe { free(&blocks, a, small) };
         let b = blocks.alloc(Layout::from_size_align(104, 16).unwrap());
         assert_eq!(a, b);
         // SAFETY: as above.
-        unsafe { blocks.free(b, small) };
+        unsafe { free(&blocks, b, small) };
     }
 
     #[test]
@@ -209,7 +238,7 @@ mod tests {
         let taken: alloc::vec::Vec<_> = (0..KEEP + 10).map(|_| blocks.alloc(layout)).collect();
         for &ptr in &taken {
             // SAFETY: allocated above, unused, freed once.
-            unsafe { blocks.free(ptr, layout) };
+            unsafe { free(&blocks, ptr, layout) };
         }
         let class = &blocks.free[class_of(layout).unwrap().0];
         assert_eq!(class.len.get(), KEEP);
@@ -220,7 +249,7 @@ mod tests {
         assert!(again.iter().all(|p| taken[..KEEP].contains(p)));
         for ptr in again {
             // SAFETY: as above.
-            unsafe { blocks.free(ptr, layout) };
+            unsafe { free(&blocks, ptr, layout) };
         }
     }
 

@@ -177,6 +177,14 @@ impl<T> PromiseCell<T> {
         }
     }
 
+    /// Cancels the pending, cancelable promise for the cancellation request
+    /// of the task awaiting it. Out of line: rare.
+    #[cold]
+    #[inline(never)]
+    fn cancel_for_request(&self) {
+        self.settle(Err(Error::Canceled));
+    }
+
     fn on_cancel(&self, f: Box<dyn FnOnce()>) {
         if self.is_pending() {
             let mut callbacks = self.on_cancel.take().unwrap_or_default();
@@ -282,6 +290,27 @@ impl<T> CellRef<T> {
         // SAFETY: the last reference; the cell's contents were dropped or
         // are empty, so its block is given back once.
         unsafe { blocks::free_here(ptr.cast(), Layout::new::<PromiseCell<T>>()) };
+    }
+
+    /// Releases a reference to a cell whose value was taken, which holds
+    /// nothing to drop, inline: the block goes back to the executor's free
+    /// list without a call.
+    ///
+    /// # Safety
+    /// The caller gives up a counted reference to a cell whose value was
+    /// taken.
+    #[inline(always)]
+    unsafe fn release_taken(ptr: NonNull<PromiseCell<T>>) {
+        // SAFETY: the reference keeps the cell alive.
+        let cell = unsafe { ptr.as_ref() };
+        let refs = cell.refs.get() - 1;
+        cell.refs.set(refs);
+        if refs == 0 {
+            // SAFETY: the last reference; taken, so there is nothing to drop
+            // (resolving took the waiter and callbacks): the block is given
+            // back once.
+            unsafe { blocks::free_here(ptr.cast(), Layout::new::<PromiseCell<T>>()) };
+        }
     }
 
     #[cold]
@@ -431,11 +460,12 @@ impl<T> IntoFuture for Promise<T> {
 /// Awaiting an already resolved promise costs what awaiting
 /// `core::future::ready` does. `poll` first takes the stage out, as
 /// `Option::take` does, and returns a `Ready` result at once (putting any
-/// other stage back); a cell's or task's result is moved into the `Ready`
-/// stage out of line and taken the same way. Every completed poll leaves
-/// `Done`, which the drop that follows an await sees was just written. So a
-/// loop of awaits on resolved promises compiles to a plain loop: no
-/// dispatch on the kind of promise, no drop glue.
+/// other stage back); a cell's result is moved into the `Ready` stage inline
+/// (see `poll_cell`), a task's out of line, and taken from there field by
+/// field. Every completed poll leaves `Done`, which the drop that follows an
+/// await sees was just written. So a loop of awaits on resolved promises
+/// compiles to a plain loop: no dispatch on the kind of promise, no drop
+/// glue.
 #[must_use = "futures do nothing unless awaited"]
 pub struct Awaiting<T> {
     stage: Stage<T>,
@@ -458,7 +488,10 @@ impl<T> Unpin for Awaiting<T> {}
 impl<T> Future for Awaiting<T> {
     type Output = Result<T, Error>;
 
-    #[inline]
+    /// Always inlined: with `poll_cell` inlined too, LLVM's inliner left it
+    /// out of line, and awaiting a resolved promise became a call (the
+    /// `Ready` path no longer folded into the caller's loop).
+    #[inline(always)]
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         // Taken, then put back if not ready (see "Cost" above).
         match core::mem::replace(&mut self.stage, Stage::Done) {
@@ -476,54 +509,62 @@ impl<T> Future for Awaiting<T> {
         if polled.is_pending() {
             return Poll::Pending;
         }
-        match core::mem::replace(&mut self.stage, Stage::Done) {
-            Stage::Ready(result) => Poll::Ready(result),
+        // Read by variant, field by field, as the poll wrote it (see
+        // `PromiseCell::take`), then `Done` is written over it.
+        let result = match &self.stage {
+            // SAFETY: moved out once: the stage is overwritten below
+            // without being dropped.
+            Stage::Ready(Ok(value)) => Ok(unsafe { core::ptr::read(value) }),
+            // SAFETY: as above.
+            Stage::Ready(Err(error)) => Err(unsafe { core::ptr::read(error) }),
             _ => unreachable!("a completed poll leaves the result ready"),
-        }
+        };
+        // SAFETY: the stage's result was moved out above.
+        unsafe { core::ptr::write(&mut self.stage, Stage::Done) };
+        Poll::Ready(result)
     }
 }
 
 impl<T> Awaiting<T> {
     /// Polls the cell; once it is resolved, moves its result into the
-    /// `Ready` stage and releases the cell. Out of line, like `poll_task`:
-    /// loops that await resolved promises stay small.
+    /// `Ready` stage and releases the cell.
+    ///
+    /// Inlined into `poll`, unlike `poll_task`, at the cost of some code at
+    /// every await of a promise that may be a cell: the result goes from the
+    /// cell to the caller in registers, and the block back to the free list
+    /// without a call. Out of line, the result went through the stage in
+    /// memory around the call, 20 to 40 more instructions per await of a
+    /// pending promise (waking included), and with unwinding the stage was
+    /// read back with wide loads of the narrow stores just made (a
+    /// store-forwarding stall).
     ///
     /// The stage is overwritten in place and the reference it held taken
     /// over by hand: `mem::replace` read the whole old stage back with
     /// 16-byte loads just after `poll` had rewritten its tag with an 8-byte
     /// store, which cannot be forwarded to them (a stall on every await of
     /// a pending promise).
-    #[inline(never)]
+    #[inline(always)]
     fn poll_cell(&mut self, ptr: NonNull<PromiseCell<T>>, cx: &mut Context<'_>) -> Poll<()> {
         // SAFETY: the stage's reference keeps the cell alive.
         let cell = unsafe { ptr.as_ref() };
         if cell.is_pending() {
-            if cell.cancelable && crate::cancel::cancel_requested() {
-                return self.cancel_cell(ptr, cx);
+            if !(cell.cancelable && crate::cancel::cancel_requested()) {
+                cell.waiter.set(cx.waker());
+                return Poll::Pending;
             }
-            cell.waiter.set(cx.waker());
-            return Poll::Pending;
+            cell.cancel_for_request();
         }
         // SAFETY: resolved, and not taken yet: the stage leaves `Cell` as
         // it is taken; this future owns the only handle and lends no
         // reference into the value.
         let result = unsafe { cell.take() };
-        // SAFETY: the stage's reference is overwritten without being
-        // dropped, and released once, below.
+        // SAFETY: the stage's reference, to a cell whose value was just
+        // taken; released here and overwritten below without being dropped
+        // (releasing cannot unwind, so nothing sees the stage in between).
+        unsafe { CellRef::release_taken(ptr) };
+        // SAFETY: as above.
         unsafe { core::ptr::write(&mut self.stage, Stage::Ready(result)) };
-        drop(CellRef { ptr });
         Poll::Ready(())
-    }
-
-    /// Cancels the cell for the cancellation request of the awaiting task,
-    /// then completes the poll. Out of line (rare), which keeps `poll_cell`
-    /// free of saved registers.
-    #[cold]
-    #[inline(never)]
-    fn cancel_cell(&mut self, ptr: NonNull<PromiseCell<T>>, cx: &mut Context<'_>) -> Poll<()> {
-        // SAFETY: the stage's reference keeps the cell alive.
-        unsafe { ptr.as_ref() }.settle(Err(Error::Canceled));
-        self.poll_cell(ptr, cx)
     }
 
     /// Polls the task; once it is complete, moves its output into the
