@@ -307,7 +307,7 @@ impl<F: Future> Select<F> {
         // SAFETY: as above.
         let mut set = unsafe { Pin::new_unchecked(&mut this.set) };
         if set.items.is_empty() {
-            return Poll::Ready(Err(Error::InvalidArgument("choosing among no promise")));
+            return Poll::Ready(Err(Error::InvalidArgument(&"choosing among no promise")));
         }
         let done = set.as_mut().poll_running(cx);
         if done.is_empty() {
