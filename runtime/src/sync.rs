@@ -41,8 +41,9 @@
 //!   signalling only schedules the waiter; it runs in the next round of the
 //!   event loop, never inside the call (seed 003's epilogue describes the
 //!   Lwt behaviour this avoids).
-//! * **O(1) and allocation-free in steady state**: waiters live in a slab
-//!   threaded by a FIFO list (see `waiters.rs`), reused across blocks.
+//! * **O(1) and allocation-free in steady state**: a lone waiter lives in
+//!   its queue, others in a slab threaded by a FIFO list (see
+//!   `waiters.rs`), reused across blocks.
 //!
 //! ```
 //! use std::rc::Rc;
