@@ -58,12 +58,21 @@ pub struct MVar<T> {
 }
 
 struct State<T> {
-    value: Option<T>,
-    /// The value belongs to the taker granted last, which has not collected
-    /// it yet.
-    reserved: bool,
+    content: Content<T>,
+    /// Blocked takers; only while the mailbox is empty or its value is
+    /// reserved.
     takers: WaitQueue<(), ()>,
+    /// Blocked putters; only while the mailbox is full.
     putters: WaitQueue<T, ()>,
+}
+
+enum Content<T> {
+    Empty,
+    /// Full, the value free for the next take.
+    Full(T),
+    /// Full, the value belonging to the taker granted last, which has not
+    /// collected it yet.
+    Reserved(T),
 }
 
 /// Wakers to wake once the state is no longer borrowed: a putter whose
@@ -87,34 +96,41 @@ impl Woken {
 }
 
 impl<T> State<T> {
-    /// Restores the invariants after a change: an empty mailbox takes the
-    /// first blocked putter's value, and an unreserved value is reserved
-    /// for the first blocked taker.
+    /// Fills the empty mailbox with `value`, reserved for the first blocked
+    /// taker if there is one; returns that taker's waker.
     #[inline(always)]
-    fn settle(&mut self) -> Woken {
-        let mut woken = Woken::default();
-        if self.value.is_none() {
-            let value = &mut self.value;
-            if let Some(waker) = self.putters.grant_front(|v| *value = Some(v)) {
-                woken.putter = waker;
+    fn fill(&mut self, value: T) -> Option<Waker> {
+        match self.takers.grant_front(|()| ()) {
+            Some(waker) => {
+                self.content = Content::Reserved(value);
+                waker
+            }
+            None => {
+                self.content = Content::Full(value);
+                None
             }
         }
-        if self.value.is_some()
-            && !self.reserved
-            && let Some(waker) = self.takers.grant_front(|()| ())
-        {
-            self.reserved = true;
-            woken.taker = waker;
-        }
-        woken
+    }
+
+    /// Refills the mailbox just emptied with the first blocked putter's
+    /// value, if any.
+    #[inline(always)]
+    fn refill(&mut self) -> Woken {
+        let mut value = None;
+        let Some(putter) = self.putters.grant_front(|v| value = Some(v)) else {
+            return Woken::default();
+        };
+        let taker = self.fill(value.expect("a granted putter's value"));
+        Woken { putter, taker }
     }
 
     /// Hands the reserved value to the taker collecting it.
     #[inline(always)]
     fn collect(&mut self) -> (T, Woken) {
-        let value = self.value.take().expect("a reserved value is in place");
-        self.reserved = false;
-        (value, self.settle())
+        let Content::Reserved(value) = core::mem::replace(&mut self.content, Content::Empty) else {
+            unreachable!("a granted taker's value is reserved")
+        };
+        (value, self.refill())
     }
 }
 
@@ -132,8 +148,7 @@ impl<T> MVar<T> {
     fn with(value: Option<T>) -> Self {
         MVar {
             state: RefCell::new(State {
-                value,
-                reserved: false,
+                content: value.map_or(Content::Empty, Content::Full),
                 takers: WaitQueue::default(),
                 putters: WaitQueue::default(),
             }),
@@ -152,9 +167,15 @@ impl<T> MVar<T> {
     pub fn put(&self, value: T) -> Put<'_, T> {
         let (stage, woken) = {
             let mut state = self.state.borrow_mut();
-            if state.value.is_none() {
-                state.value = Some(value);
-                (PutStage::Done, state.settle())
+            if let Content::Empty = state.content {
+                let taker = state.fill(value);
+                (
+                    PutStage::Done,
+                    Woken {
+                        putter: None,
+                        taker,
+                    },
+                )
             } else {
                 (
                     PutStage::Queued(state.putters.push(value, None)),
@@ -180,9 +201,12 @@ impl<T> MVar<T> {
     pub fn take(&self) -> Take<'_, T> {
         let (stage, woken) = {
             let mut state = self.state.borrow_mut();
-            if state.value.is_some() && !state.reserved {
-                let value = state.value.take().expect("checked full");
-                (TakeStage::Taken(value), state.settle())
+            if let Content::Full(_) = state.content {
+                let Content::Full(value) = core::mem::replace(&mut state.content, Content::Empty)
+                else {
+                    unreachable!("checked full")
+                };
+                (TakeStage::Taken(value), state.refill())
             } else {
                 let ticket = state.takers.push((), None);
                 (TakeStage::Queued(ticket), Woken::default())
@@ -197,11 +221,14 @@ impl<T> MVar<T> {
     pub fn take_available(&self) -> Option<T> {
         let (value, woken) = {
             let mut state = self.state.borrow_mut();
-            if state.reserved {
+            let Content::Full(_) = state.content else {
                 return None;
-            }
-            let value = state.value.take()?;
-            (value, state.settle())
+            };
+            let Content::Full(value) = core::mem::replace(&mut state.content, Content::Empty)
+            else {
+                unreachable!("checked full")
+            };
+            (value, state.refill())
         };
         woken.wake();
         Some(value)
@@ -211,7 +238,7 @@ impl<T> MVar<T> {
     /// wait (Lwt's `is_empty`). A value reserved for a queued taker still
     /// fills it.
     pub fn is_empty(&self) -> bool {
-        self.state.borrow().value.is_none()
+        matches!(self.state.borrow().content, Content::Empty)
     }
 }
 
@@ -219,7 +246,7 @@ impl<T> fmt::Debug for MVar<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let state = self.state.borrow();
         f.debug_struct("MVar")
-            .field("full", &state.value.is_some())
+            .field("full", &!matches!(state.content, Content::Empty))
             .field("takers", &state.takers.len())
             .field("putters", &state.putters.len())
             .finish()
@@ -381,8 +408,15 @@ impl<T> Take<'_, T> {
                 match state.takers.cancel(ticket) {
                     Left::Queued(()) => Woken::default(),
                     Left::Granted(()) => {
-                        state.reserved = false;
-                        state.settle()
+                        let Content::Reserved(value) =
+                            core::mem::replace(&mut state.content, Content::Empty)
+                        else {
+                            unreachable!("a granted taker's value is reserved")
+                        };
+                        Woken {
+                            putter: None,
+                            taker: state.fill(value),
+                        }
                     }
                 }
             };
