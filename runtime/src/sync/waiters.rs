@@ -316,6 +316,7 @@ impl<D, G> WaitQueue<D, G> {
     }
 
     /// [`poll_in_place`](Self::poll_in_place) for a waiter in a slot.
+    #[cold]
     #[inline(never)]
     fn poll_slot(&mut self, index: u32, waker: &Waker) -> Polled<D, G, ()> {
         let slot = &mut self.slots[index as usize];
