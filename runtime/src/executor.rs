@@ -138,8 +138,11 @@ pub(crate) struct Core {
     next_registration: Cell<u64>,
     hook: RefCell<Rc<FailureHook>>,
     platform: RefCell<Box<dyn Platform>>,
+    /// In the core itself, not behind a pointer: the round's check for
+    /// queued operations is one load. Other threads reach it through a
+    /// task's core pointer, which the task's count keeps alive.
     #[cfg(feature = "std")]
-    remote: alloc::sync::Arc<crate::foreign::Remote>,
+    remote: crate::foreign::Remote,
 }
 
 impl Core {
@@ -557,7 +560,7 @@ impl<P: Platform + 'static> Runtime<P> {
             hook: RefCell::new(hook.unwrap_or_else(|| Rc::new(default_hook))),
             platform: RefCell::new(Box::new(platform)),
             #[cfg(feature = "std")]
-            remote: alloc::sync::Arc::new(crate::foreign::Remote::default()),
+            remote: crate::foreign::Remote::default(),
         });
         let _entered = Entered::new(&core);
         // The main future stays here, on this stack, and is polled here
