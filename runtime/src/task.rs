@@ -13,7 +13,7 @@
 //!   run queue while the task is queued each hold one. A task nobody can
 //!   wake and nobody holds is freed, dropping its future.
 //! * `state`: flags (scheduled, complete, empty, cancel requested,
-//!   detached).
+//!   detached, has local storage).
 //! * `vtable`: the task's type-erased operations. Never null, which is
 //!   what tells a live task from a free block when the executor looks for
 //!   the tasks still pending as `run` returns (see [`crate::slab`]).
@@ -79,6 +79,10 @@ const EMPTY: u32 = 16;
 pub(crate) const CANCEL: u32 = 4;
 /// Nobody will await the task: failures go to the failure handler.
 pub(crate) const DETACHED: u32 = 8;
+/// The extras hold promise-local storage the task inherited: set at spawn,
+/// never cleared (the extras' `locals` are never replaced), so that a poll
+/// finds out with the flags it reads anyway that it has none to install.
+const LOCALS: u32 = 32;
 /// The tag bits of a stored waiter word (data pointers are 8-aligned).
 const TAG: usize = 0b11;
 /// A boxed `Waker`.
@@ -193,15 +197,17 @@ impl Header {
         r
     }
 
-    /// The promise-local storage the task inherited.
-    #[inline]
-    fn locals(&self) -> Locals {
-        // Taking the extras out leaves the cell as it was when there are
-        // none, the common case: nothing to put back.
-        let extras = self.extras.take()?;
-        let locals = extras.locals.clone();
-        self.extras.set(Some(extras));
-        locals
+    /// The context a poll installs when the task has a cancellation to
+    /// deliver or local storage (`CANCEL` or `LOCALS` set): whether it is
+    /// canceled (clearing the request) and its promise-local storage. Out
+    /// of line: most polls have neither.
+    #[cold]
+    #[inline(never)]
+    fn take_context(&self) -> (bool, Locals) {
+        let cancel = self.state() & CANCEL != 0;
+        self.clear(CANCEL);
+        let locals = self.peek_extras(|extras| extras.and_then(|e| e.locals.clone()));
+        (cancel, locals)
     }
 
     /// Drops what the header owns, before its block is freed: the waiter
@@ -275,14 +281,15 @@ impl TaskRef {
     fn in_context(&self, poll: impl FnOnce()) {
         let header = self.header();
         let state = header.state();
-        if state & COMPLETE != 0 {
+        // One test for the common case: not complete, no cancellation to
+        // deliver, no local storage.
+        let (cancel, locals) = if state & (COMPLETE | CANCEL | LOCALS) == 0 {
+            (false, None)
+        } else if state & COMPLETE == 0 {
+            header.take_context()
+        } else {
             return;
-        }
-        let cancel = state & CANCEL != 0;
-        if cancel {
-            header.clear(CANCEL);
-        }
-        let locals = header.locals();
+        };
         let core = header.core();
         let saved = core.enter(self.ptr, cancel, locals);
         poll();
@@ -521,6 +528,10 @@ where
     T: 'static,
 {
     let core = executor::current_core_counted();
+    let flags = match &extras {
+        Some(extras) if extras.locals.is_some() => flags | LOCALS,
+        _ => flags,
+    };
     let layout = Layout::new::<Task<F>>();
     // SAFETY: the core is alive (the new task holds a count on it).
     let ptr = unsafe { core.as_ref() }
