@@ -109,10 +109,15 @@ impl RunQueue {
 /// The state of the polled task that code inside it can observe, saved
 /// and restored around each poll.
 pub(crate) struct TaskContext {
-    task: Option<NonNull<Header>>,
-    cancel: bool,
+    current: *const Header,
     locals: Locals,
 }
+
+/// The bit of [`Core`]'s `current` word that tells whether a cancellation
+/// is requested (headers are 8-aligned, so their low bits are free).
+const CANCEL_BIT: usize = 1;
+
+const _: () = assert!(core::mem::align_of::<Header>() > CANCEL_BIT);
 
 /// One executor: everything `run` owns. Tasks hold strong counts on it.
 pub(crate) struct Core {
@@ -130,8 +135,11 @@ pub(crate) struct Core {
     woken: Cell<Vec<Waker>>,
     now: Cell<Option<Instant>>,
     round: Cell<u64>,
-    task: Cell<Option<NonNull<Header>>>,
-    cancel: Cell<bool>,
+    /// The polled task's header (null outside tasks), its low bit set
+    /// ([`CANCEL_BIT`]) while a cancellation is requested: one word, so
+    /// that entering and leaving a task saves and restores one word for
+    /// both.
+    current: Cell<*const Header>,
     locals: Cell<Locals>,
     rng: Prng,
     pub(crate) signals: RefCell<Vec<(u64, &'static InterruptSignal, Waker)>>,
@@ -153,34 +161,38 @@ impl Core {
     /// Installs a task's context; returns the previous one for `leave`.
     #[inline]
     pub(crate) fn enter(&self, task: NonNull<Header>, cancel: bool, locals: Locals) -> TaskContext {
+        let current = task
+            .as_ptr()
+            .cast_const()
+            .map_addr(|a| a | usize::from(cancel));
         TaskContext {
-            task: self.task.replace(Some(task)),
-            cancel: self.cancel.replace(cancel),
+            current: self.current.replace(current),
             locals: self.locals.replace(locals),
         }
     }
 
     #[inline]
     pub(crate) fn leave(&self, saved: TaskContext) {
-        self.task.set(saved.task);
-        self.cancel.set(saved.cancel);
+        self.current.set(saved.current);
         drop(self.locals.replace(saved.locals));
     }
 
     pub(crate) fn current_task(&self) -> Option<NonNull<Header>> {
-        self.task.get()
+        NonNull::new(self.current.get().map_addr(|a| a & !CANCEL_BIT).cast_mut())
     }
 
     #[inline]
     pub(crate) fn cancel_requested(&self) -> bool {
-        self.cancel.get()
+        self.current.get().addr() & CANCEL_BIT != 0
     }
 
     /// Sets the cancellation request seen by code run inside `f`.
     pub(crate) fn with_cancel<R>(&self, cancel: bool, f: impl FnOnce() -> R) -> R {
-        let saved = self.cancel.replace(cancel);
+        let saved = self.current.get();
+        let current = saved.map_addr(|a| a & !CANCEL_BIT | usize::from(cancel));
+        self.current.set(current);
         let r = f();
-        self.cancel.set(saved);
+        self.current.set(saved);
         r
     }
 
@@ -551,8 +563,7 @@ impl<P: Platform + 'static> Runtime<P> {
             woken: Cell::new(Vec::new()),
             now: Cell::new(None),
             round: Cell::new(0),
-            task: Cell::new(None),
-            cancel: Cell::new(false),
+            current: Cell::new(core::ptr::null()),
             locals: Cell::new(None),
             rng: Prng::new(seed),
             signals: RefCell::new(Vec::new()),
