@@ -305,6 +305,9 @@ impl Core {
 
     fn expire_timers(&self) {
         let now = self.now();
+        if !self.timers.borrow().may_expire(now) {
+            return;
+        }
         let mut woken = self.woken.take();
         self.timers.borrow_mut().expire(now, &mut woken);
         if !woken.is_empty() {

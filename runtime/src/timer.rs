@@ -253,6 +253,14 @@ impl Timers {
         self.free = id;
     }
 
+    /// Whether [`Timers::expire`] may find timers due at `now`: false only
+    /// when the earliest deadline is known and later. Inlined, so that the
+    /// rounds of a busy loop with a far timer armed skip the call.
+    #[inline]
+    pub(crate) fn may_expire(&self, now: Instant) -> bool {
+        self.soonest.is_none_or(|soonest| now.as_nanos() >= soonest)
+    }
+
     /// Fires every timer whose deadline is at or before `now`, in deadline
     /// order, pushing their wakers to `woken`.
     pub(crate) fn expire(&mut self, now: Instant, woken: &mut Vec<Waker>) {
