@@ -488,11 +488,42 @@ fn foreign_references_pending(_: &Header) -> bool {
 pub(crate) fn schedule_by_ref(ptr: NonNull<Header>) {
     // SAFETY: callers hold a reference.
     let header = unsafe { ptr.as_ref() };
-    if header.state() & (SCHEDULED | COMPLETE) == 0 && header.core().is_open() {
-        header.set(SCHEDULED);
+    if schedulable(header) {
         header.refs.set(header.refs.get() + 1);
-        header.core().queue.push(ptr);
+        queue(header, ptr);
     }
+}
+
+/// `schedule_by_ref` then `release` (a waker woken by value), without
+/// touching the count when the task is queued: the reference given up
+/// becomes the queue's.
+///
+/// # Safety
+/// As for [`release`].
+#[inline]
+unsafe fn schedule_owned(ptr: NonNull<Header>) {
+    // SAFETY: the caller gives up a counted reference, so the task is alive.
+    let header = unsafe { ptr.as_ref() };
+    if schedulable(header) {
+        queue(header, ptr);
+    } else {
+        // SAFETY: by the caller's contract.
+        unsafe { release(ptr) };
+    }
+}
+
+/// Whether the task can be queued: not queued already, not complete, and
+/// its executor still running.
+#[inline]
+fn schedulable(header: &Header) -> bool {
+    header.state() & (SCHEDULED | COMPLETE) == 0 && header.core().is_open()
+}
+
+/// Queues the task, with a reference the caller hands to the queue.
+#[inline]
+fn queue(header: &Header, ptr: NonNull<Header>) {
+    header.set(SCHEDULED);
+    header.core().queue.push(ptr);
 }
 
 /// Called by the run loop on a task taken from the queue.
@@ -807,9 +838,8 @@ unsafe fn wake_task(ptr: NonNull<Header>) {
     if !on_owner_thread(ptr) {
         return foreign_op(ptr, ForeignOp::Wake);
     }
-    schedule_by_ref(ptr);
     // SAFETY: by the caller's contract.
-    unsafe { release(ptr) };
+    unsafe { schedule_owned(ptr) };
 }
 
 /// `waker.wake()`, with a task waker's path inlined: the runtime's own
@@ -887,11 +917,8 @@ pub(crate) unsafe fn apply_foreign(ptr: NonNull<Header>, op: ForeignOp) {
         }
         // SAFETY: the reference released is the one the op stands for.
         ForeignOp::Release => unsafe { release(ptr) },
-        ForeignOp::Wake => {
-            schedule_by_ref(ptr);
-            // SAFETY: as above.
-            unsafe { release(ptr) };
-        }
+        // SAFETY: as above.
+        ForeignOp::Wake => unsafe { schedule_owned(ptr) },
         ForeignOp::WakeByRef => schedule_by_ref(ptr),
     }
 }
@@ -1043,11 +1070,9 @@ impl Waiter {
         let word = self.word.replace(0);
         if word & TAG == 0 {
             if word != 0 {
-                let ptr = header_ptr(word as *const ());
-                schedule_by_ref(ptr);
                 // SAFETY: the reference the stored waker held, given up by
                 // waking it by value, on the owner thread (see the type).
-                unsafe { release(ptr) };
+                unsafe { schedule_owned(header_ptr(word as *const ())) };
             }
         } else {
             // SAFETY: a waker stored by `set_other`, taken out once.
