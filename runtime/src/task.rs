@@ -104,7 +104,8 @@ pub(crate) struct Extras {
 
 /// The type-erased operations of a task.
 pub(crate) struct Vtable {
-    /// Polls the future once; completes the task when it is ready.
+    /// Polls the future once; completes the task when it is ready. The
+    /// task must not be complete (the caller has read its flags already).
     poll: unsafe fn(NonNull<Header>),
     /// Drops the future or output and frees the allocation.
     dealloc: unsafe fn(NonNull<Header>),
@@ -269,8 +270,8 @@ impl TaskRef {
     /// identity installed as the executor's current context.
     #[inline]
     pub(crate) fn poll(&self) {
-        // SAFETY: the vtable belongs to this allocation and the task is not
-        // complete, so its future is in place.
+        // SAFETY: the vtable belongs to this allocation, and `in_context`
+        // runs the poll only if the task is not complete.
         self.in_context(|| unsafe { (self.header().vtable.poll)(self.ptr) });
     }
 
@@ -670,15 +671,13 @@ where
     unsafe fn poll(ptr: NonNull<Header>) {
         // SAFETY: the vtable is only reached through a `Task<F>` header.
         let task = unsafe { ptr.cast::<Task<F>>().as_ref() };
-        if task.header.state() & COMPLETE != 0 {
-            return;
-        }
         // SAFETY: the stage is only accessed by this poll while the task is
         // not complete (the handle's accessors wait for `COMPLETE`), and
         // polls of one task never nest.
         let stage = unsafe { &mut *task.stage.get() };
-        // SAFETY: not complete, so the future is in place; it stays there
-        // in its heap block until dropped there, so it is pinned.
+        // SAFETY: not complete (the vtable's contract), so the future is in
+        // place; it stays there in its heap block until dropped there, so
+        // it is pinned.
         let future = unsafe { Pin::new_unchecked(&mut *stage.future) };
         // The executor's own reference keeps the task alive during the poll;
         // this borrowed waker is never dropped, so it takes no reference.
