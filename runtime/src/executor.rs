@@ -539,6 +539,13 @@ impl<P: Platform + 'static> Runtime<P> {
     ///
     /// # Panics
     /// If called inside another `run` on the same thread.
+    // Always inlined (like the `run` function), so that the main future is
+    // a local of the caller's frame, built in place: left out of line, it
+    // arrives as a by-value argument, memory the compiler must assume
+    // others can reach, so the loops of the main future stored and
+    // reloaded their variables around every opaque call (bind_ready: 1.1
+    // against 2.8 ns per await, depending on the compiler's choice).
+    #[inline(always)]
     pub fn run<T, F>(self, main: F) -> Result<T, Error>
     where
         F: Future<Output = Result<T, Error>> + 'static,
@@ -629,6 +636,7 @@ impl Drop for Entered {
 }
 
 /// Runs `main` on `platform` with the default options (see [`Runtime`]).
+#[inline(always)]
 pub fn run<P, T, F>(platform: P, main: F) -> Result<T, Error>
 where
     P: Platform + 'static,
