@@ -340,7 +340,7 @@ struct NsPerOp {
 }
 
 /// How many times each case runs on each runtime.
-const ROUNDS: usize = 5;
+const ROUNDS: usize = 9;
 
 impl NsPerOp {
     const UNMEASURED: NsPerOp = NsPerOp {
