@@ -241,6 +241,24 @@ fn drop_extras(extras: Box<Extras>) {
     drop(extras);
 }
 
+/// Whether the waker a waiter word encodes (0 for none, a task's or a
+/// branch waker's data pointer, or a boxed waker, tagged as in
+/// [`Header::waiter`]) would wake what `waker` wakes.
+///
+/// # Safety
+/// `word` is a waiter word whose boxed waker, if any, is still owned.
+unsafe fn stored_will_wake(word: usize, waker: &Waker) -> bool {
+    match word & TAG {
+        _ if word == 0 => false,
+        BOXED => {
+            // SAFETY: a boxed waker still owned (the caller's contract).
+            unsafe { &*((word & !TAG) as *const Waker) }.will_wake(waker)
+        }
+        BRANCH => word & !TAG == waker.data() as usize && ptr::eq(waker.vtable(), &BRANCH_WAKER),
+        _ => word == waker.data() as usize && ptr::eq(waker.vtable(), &TASK_WAKER),
+    }
+}
+
 /// One counted reference to a task (on the owner thread).
 pub(crate) struct TaskRef {
     ptr: NonNull<Header>,
@@ -317,18 +335,8 @@ impl TaskRef {
     /// Registers the waker of whoever awaits the task.
     pub(crate) fn set_waiter(&self, waker: &Waker) {
         let header = self.header();
-        let word = header.waiter.get();
-        let same = match word & TAG {
-            BOXED => {
-                // SAFETY: a boxed waker stored by this function, still owned.
-                unsafe { &*((word & !TAG) as *const Waker) }.will_wake(waker)
-            }
-            BRANCH => {
-                word & !TAG == waker.data() as usize && ptr::eq(waker.vtable(), &BRANCH_WAKER)
-            }
-            _ => word == waker.data() as usize && ptr::eq(waker.vtable(), &TASK_WAKER),
-        };
-        if same {
+        // SAFETY: the word is the task's waiter word, owned by the header.
+        if unsafe { stored_will_wake(header.waiter.get(), waker) } {
             return;
         }
         let clone = waker.clone();
@@ -1034,18 +1042,8 @@ impl Waiter {
     #[inline(never)]
     fn set_other(&self, waker: &Waker) {
         let word = self.word.get();
-        let same = match word & TAG {
-            _ if word == 0 => false,
-            BOXED => {
-                // SAFETY: a boxed waker stored by this type, still owned.
-                unsafe { &*((word & !TAG) as *const Waker) }.will_wake(waker)
-            }
-            BRANCH => {
-                word & !TAG == waker.data() as usize && ptr::eq(waker.vtable(), &BRANCH_WAKER)
-            }
-            _ => word == waker.data() as usize && ptr::eq(waker.vtable(), &TASK_WAKER),
-        };
-        if same {
+        // SAFETY: the word is this waiter's, which owns what it encodes.
+        if unsafe { stored_will_wake(word, waker) } {
             return;
         }
         // A task waker cloned on its owner thread is stored as its header;
