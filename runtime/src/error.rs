@@ -17,11 +17,13 @@
 //! # Two words
 //!
 //! Every variant's data is one thin pointer, so an `Error` is two words
-//! and a `Result<T, Error>` for a `T` of one word is two words too, which
-//! functions return in registers. Every await and every poll passes such
-//! results around: with a fat `&'static str` and `Rc<dyn Error>` it was
-//! three words, returned through memory (a `wait`, await and resolve cost
-//! 224 -> 210 instructions and 24.9 -> 21.8 ns with the thin layout). Hence
+//! and a `Result<T, Error>` for a `T` of one word is two words too.
+//! Every await and every poll moves such results around, through memory
+//! (an enum nested in `Result` is returned through memory even at two
+//! words): with a fat `&'static str` and `Rc<dyn Error>` they were three
+//! words, one more to store, copy and load each time (a `wait`, await and
+//! resolve cost 224 -> 210 instructions and 24.9 -> 21.8 ns with the thin
+//! layout). Hence
 //! [`Error::InvalidArgument`]'s `&'static &'static str` (write
 //! `Error::InvalidArgument(&"why")`) and the boxed error value of
 //! [`Error::Failed`] (a failure is rare; it costs a second allocation).
