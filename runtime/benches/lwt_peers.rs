@@ -41,12 +41,13 @@
 //! storing and reloading them around every `black_box` of the loop (in
 //! every runtime's loop alike). The check is not the workload.
 //!
-//! For the same reason `wait_wakeup` attaches its continuation by polling
-//! it once and keeping only whether it is pending: handing the whole
-//! first poll's result (a `Poll` of the continuation's output) out of the
-//! `poll_fn` copied it through memory with a 16-byte load of 8-byte
-//! stores, a store-forwarding stall that cost more than the runtime's
-//! work whenever the output did not fit in two registers.
+//! Likewise `wait_wakeup` attaches its continuation by polling it once
+//! and keeping only whether it is pending: handing the whole first poll's
+//! result (a `Poll` of the continuation's output) out of the `poll_fn`
+//! copied it through memory with a 16-byte load of 8-byte stores, a
+//! store-forwarding stall that cost more than this runtime's work (its
+//! output, a `Result<usize, Error>`, is returned through memory; Tokio's
+//! time did not change).
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::future::Future;
