@@ -21,9 +21,8 @@
 //! Every await and every poll moves such results around, through memory
 //! (an enum nested in `Result` is returned through memory even at two
 //! words): with a fat `&'static str` and `Rc<dyn Error>` they were three
-//! words, one more to store, copy and load each time (a `wait`, await and
-//! resolve cost 224 -> 210 instructions and 24.9 -> 21.8 ns with the thin
-//! layout). Hence
+//! words, one more to store, copy and load each time (the benchmark's
+//! `wait_wakeup` shows it). Hence
 //! [`Error::InvalidArgument`]'s `&'static &'static str` (write
 //! `Error::InvalidArgument(&"why")`) and the boxed error value of
 //! [`Error::Failed`] (a failure is rare; it costs a second allocation).

@@ -543,8 +543,8 @@ impl<P: Platform + 'static> Runtime<P> {
     // a local of the caller's frame, built in place: left out of line, it
     // arrives as a by-value argument, memory the compiler must assume
     // others can reach, so the loops of the main future stored and
-    // reloaded their variables around every opaque call (bind_ready: 1.1
-    // against 2.8 ns per await, depending on the compiler's choice).
+    // reloaded their variables around every opaque call (the benchmark's
+    // `bind_ready` was 2-3 times slower in builds that left it out of line).
     #[inline(always)]
     pub fn run<T, F>(self, main: F) -> Result<T, Error>
     where

@@ -477,13 +477,11 @@ impl<T> IntoFuture for Promise<T> {
 /// When the awaiting future lives on the stack (`run`'s main future), the
 /// compiler can then keep that future's variables in registers across the
 /// awaits of a loop instead of storing and reloading them around every
-/// opaque call (measured on the benchmark's workloads: wait_wakeup 210 ->
-/// 202 instructions and 26.2 -> 22.1 ns per op, bind_ready 14 -> 12).
+/// opaque call (the benchmark's `bind_ready` and `wait_wakeup` show it).
 /// The stage is a `ManuallyDrop` that only `Drop::drop` drops, so the
 /// drop glue of an `Awaiting` is that one small function and is inlined
 /// even in builds that unwind; with the stage's own glue behind it, it was
-/// called out of line there, with a pointer into the future (bind_ready,
-/// unwinding build: about 2 ns per await -> 0.4, a loop kept in registers).
+/// called out of line there, with a pointer into the future.
 #[must_use = "futures do nothing unless awaited"]
 pub struct Awaiting<T> {
     /// Dropped by `Awaiting`'s own `drop` only (see there).
@@ -588,8 +586,7 @@ impl<T> Awaiting<T> {
     /// every await of a promise that may be a cell: the result goes from the
     /// cell to the caller in registers, and the block back to the free list
     /// without a call. Out of line, the result went through the stage in
-    /// memory around the call, 20 to 40 more instructions per await of a
-    /// pending promise (waking included), and with unwinding the stage was
+    /// memory around the call, and with unwinding the stage was
     /// read back with wide loads of the narrow stores just made (a
     /// store-forwarding stall).
     ///
@@ -627,8 +624,8 @@ impl<T> Awaiting<T> {
 /// reference is the caller's to release), else registers the waker.
 /// Out of line, and given the task rather than the awaiting future, so
 /// that no pointer into the future escapes (see "Nothing escapes" on
-/// [`Awaiting`]); the output comes back by value, in registers for a
-/// one-word `T`.
+/// [`Awaiting`]); the output comes back by value, through a temporary of
+/// the caller's.
 #[inline(never)]
 fn poll_task<T>(ptr: NonNull<Header>, cx: &mut Context<'_>) -> Option<Result<T, Error>> {
     // SAFETY: the awaiting future's reference keeps the task alive; this

@@ -162,18 +162,8 @@ impl Header {
 
     /// Takes the waiter out.
     fn take_waiter(&self) -> Option<Waker> {
-        let word = self.waiter.replace(0);
-        let data = (word & !TAG) as *const ();
-        match word & TAG {
-            _ if word == 0 => None,
-            // SAFETY: a boxed waker stored by `set_waiter`, taken once.
-            BOXED => Some(*unsafe { Box::from_raw(data.cast_mut().cast::<Waker>()) }),
-            // SAFETY: the data pointer of a branch waker whose reference
-            // `set_waiter` kept; rebuilding the waker takes it back.
-            BRANCH => Some(unsafe { Waker::from_raw(RawWaker::new(data, &BRANCH_WAKER)) }),
-            // SAFETY: likewise for a task waker.
-            _ => Some(unsafe { Waker::from_raw(RawWaker::new(data, &TASK_WAKER)) }),
-        }
+        // SAFETY: the word `set_waiter` stored, taken out once.
+        unsafe { decode(self.waiter.replace(0)) }
     }
 
     fn set(&self, flag: u32) {
@@ -614,11 +604,9 @@ where
 /// polled here its poll is a direct call that can be inlined into the
 /// event loop, instead of an indirect call through the task's vtable; its
 /// state sits on the stack next to the stack slots its code uses, not in a
-/// heap block whose address varies from run to run. Measured (callgrind
-/// instructions per op, the benchmark's workloads): pingpong 792 -> 755,
-/// pick_timeout 792 -> 747, pause_loop 157 -> 151; bind_ready's loop is
-/// the same 14 instructions, 1.41 -> 1.34 ns (medians of 12 interleaved
-/// runs; 1.88 -> 1.68 in another, under load).
+/// heap block whose address varies from run to run, and which the
+/// compiler must assume other code can reach (see "Nothing escapes" on
+/// `Awaiting`, in promise.rs).
 #[inline]
 pub(crate) fn spawn_held<T: 'static>() -> TaskRef {
     new_task(core::future::pending::<Result<T, Error>>(), 0, None)
@@ -1073,7 +1061,10 @@ impl Waiter {
             }
         } else {
             // SAFETY: a waker stored by `set_other`, taken out once.
-            unsafe { decode(word) }.wake();
+            let stored = unsafe { decode(word) };
+            if let Some(waker) = stored {
+                waker.wake();
+            }
         }
     }
 }
@@ -1085,19 +1076,24 @@ impl Drop for Waiter {
     }
 }
 
-/// The waker a [`Waiter`] word other than 0 or a task's stands for.
+/// The waker a waiter word stands for (a task header's `waiter` or a
+/// [`Waiter`]): none for 0, else a boxed waker, a branch waker or a task
+/// waker, as its tag says.
 ///
 /// # Safety
-/// `word` was stored by a `Waiter` and is given up.
-unsafe fn decode(word: usize) -> Waker {
+/// `word` was stored as a waiter word, holding the box or the reference it
+/// encodes, and is given up.
+unsafe fn decode(word: usize) -> Option<Waker> {
     let data = (word & !TAG) as *const ();
-    if word & TAG == BOXED {
-        // SAFETY: a boxed waker stored by `set_other`, taken once.
-        *unsafe { Box::from_raw(data.cast_mut().cast::<Waker>()) }
-    } else {
-        // SAFETY: the data pointer of a branch waker whose reference
-        // `set_other` kept; rebuilding the waker takes it back.
-        unsafe { Waker::from_raw(RawWaker::new(data, &BRANCH_WAKER)) }
+    match word & TAG {
+        _ if word == 0 => None,
+        // SAFETY: a boxed waker stored with its word, taken once.
+        BOXED => Some(*unsafe { Box::from_raw(data.cast_mut().cast::<Waker>()) }),
+        // SAFETY: the data pointer of a branch waker whose reference the
+        // word kept; rebuilding the waker takes it back.
+        BRANCH => Some(unsafe { Waker::from_raw(RawWaker::new(data, &BRANCH_WAKER)) }),
+        // SAFETY: likewise for a task waker.
+        _ => Some(unsafe { Waker::from_raw(RawWaker::new(data, &TASK_WAKER)) }),
     }
 }
 

@@ -31,8 +31,7 @@
 //! waker, and the stage is written only when the take finishes. It used to
 //! move its whole stage out and back (`mem::replace`) and run the generic
 //! `WaitQueue::poll` and the collection out of line, each returning its
-//! outcome through memory (pingpong: 778 -> 643 instructions per round
-//! trip). Only the rare paths (a value taken at once, a cancellation) are
+//! outcome through memory. Only the rare paths (a value taken at once, a cancellation) are
 //! out of line.
 //!
 //! # Differences from Lwt
